@@ -1,0 +1,1 @@
+"""Faithful simulators of the external providers, with fault injection and a control API."""

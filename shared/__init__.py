@@ -1,0 +1,1 @@
+"""DVC Integrations shared library: runtime, reliability, integrations, storage."""

@@ -1,0 +1,1 @@
+"""One package per external system; one protocol per kind, one module per provider."""

@@ -1,0 +1,59 @@
+"""SMS brandname: the `SmsProvider` protocol every gateway module implements, and its data types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal, Protocol
+
+
+class FailureReason(StrEnum):
+    """The closed set of reasons in `vn.gov.dvc.sms.failed`."""
+
+    invalid_recipient = "invalid_recipient"
+    content_rejected = "content_rejected"
+    content_too_long = "content_too_long"
+    recipient_rate_limited = "recipient_rate_limited"
+    no_route = "no_route"
+    outcome_unknown = "outcome_unknown"
+    provider_rejected = "provider_rejected"
+
+
+Encoding = Literal["gsm7", "ucs2"]
+
+
+@dataclass(frozen=True, slots=True)
+class SmsMessage:
+    """One MT as providers receive it; `reference` is the client reference providers de-duplicate on."""
+
+    to: str  # 84xxxxxxxxx
+    text: str
+    encoding: Encoding
+    segments: int
+    reference: str
+    brandname: str
+    category: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderReceipt:
+    provider: str
+    provider_message_id: str
+
+
+class SmsProvider(Protocol):
+    """A gateway: send one MT; optionally look up what became of a reference."""
+
+    name: str
+    max_chars: int
+
+    async def send(self, message: SmsMessage) -> ProviderReceipt:
+        """Send; raise ProviderRejected / ProviderUnavailable / ProviderAmbiguous otherwise."""
+        ...
+
+    async def status(self, message: SmsMessage) -> ProviderReceipt | None:
+        """The receipt of an earlier send of `message.reference`, None if the provider never took it.
+
+        Raise ProviderAmbiguous when the provider offers no such query (the caller then re-sends with
+        the same reference, which the provider de-duplicates)."""
+        ...

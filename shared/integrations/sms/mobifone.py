@@ -1,0 +1,65 @@
+"""MobiFone SMS brandname. No public spec exists: a plain REST/JSON shape, assumed and documented in
+sandbox/README.md. Reference: `client_ref`; it has a status query by reference."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import orjson
+
+from shared.integrations import transport
+from shared.integrations.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
+from shared.integrations.sms import FailureReason, ProviderReceipt, SmsMessage
+from shared.integrations.sms.settings import MobifoneSettings
+
+REJECTIONS = {"11": FailureReason.invalid_recipient, "12": FailureReason.content_rejected,
+              "13": FailureReason.content_too_long}
+
+
+class MobifoneSms:
+    name = "mobifone"
+    max_chars = 612
+
+    def __init__(self, settings: MobifoneSettings | None = None):
+        self.settings = settings or MobifoneSettings()
+
+    def _headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.settings.token.get_secret_value()}",
+                "content-type": "application/json"}
+
+    async def send(self, message: SmsMessage) -> ProviderReceipt:
+        body = orjson.dumps({"client_ref": message.reference, "brandname": message.brandname,
+                             "to": message.to, "text": message.text, "encoding": message.encoding})
+        status, payload = await transport.request(
+            self.name, "POST", self.settings.url + "/api/v1/messages", body=body, headers=self._headers(),
+            timeout_s=self.settings.timeout_s)
+        reply = self._json(status, payload)
+        if status in (200, 201) and reply.get("code") == "00":
+            return ProviderReceipt(self.name, str(reply["message_id"]))
+        code = str(reply.get("code"))
+        if status in (401, 403):
+            raise ProviderUnavailable(self.name, f"HTTP {status}: {reply.get('message')}")
+        raise ProviderRejected(self.name, REJECTIONS.get(code, FailureReason.provider_rejected),
+                               f"code={code}: {reply.get('message')}")
+
+    async def status(self, message: SmsMessage) -> ProviderReceipt | None:
+        status, payload = await transport.request(
+            self.name, "GET", f"{self.settings.url}/api/v1/messages/{quote(message.reference)}",
+            headers=self._headers(), timeout_s=self.settings.timeout_s)
+        if status == 404:
+            return None
+        reply = self._json(status, payload)
+        if status == 200 and "message_id" in reply:
+            return ProviderReceipt(self.name, str(reply["message_id"]))
+        raise ProviderAmbiguous(self.name, f"status query answered HTTP {status}")
+
+    def _json(self, status: int, payload: bytes) -> dict:
+        if status >= 500:
+            raise ProviderAmbiguous(self.name, f"HTTP {status}")
+        try:
+            reply = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            raise ProviderAmbiguous(self.name, f"unreadable reply (HTTP {status})") from exc
+        if not isinstance(reply, dict):
+            raise ProviderAmbiguous(self.name, f"unreadable reply (HTTP {status})")
+        return reply

@@ -1,0 +1,79 @@
+"""Viettel SMS brandname over its SOAP API (CcApi `wsCpMt`, providers.md §1.1). Reference: `RequestID`."""
+
+from __future__ import annotations
+
+import re
+from xml.sax.saxutils import escape
+
+from shared.integrations import transport
+from shared.integrations.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
+from shared.integrations.sms import FailureReason, ProviderReceipt, SmsMessage
+from shared.integrations.sms.settings import ViettelSettings
+
+NS = "http://impl.bulkSms.ws/"
+_RESULT = re.compile(rb"<result>\s*(-?\d+)\s*</result>")
+_MESSAGE = re.compile(rb"<message>(.*?)</message>", re.S)
+_FAULT = re.compile(rb"<faultstring>(.*?)</faultstring>", re.S)
+
+
+def envelope(operation: str, fields: list[tuple[str, str]]) -> bytes:
+    """A SOAP 1.1 envelope calling `operation` with its (unqualified) parameters, XML-escaped."""
+    body = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in fields)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+        f'xmlns:impl="{NS}"><soapenv:Header/><soapenv:Body>'
+        f"<impl:{operation}>{body}</impl:{operation}></soapenv:Body></soapenv:Envelope>"
+    ).encode()
+
+
+def classify_rejection(message: str) -> str:
+    """Map a `result=0` message to a failure reason (template mismatch, bad receiver...)."""
+    upper = message.upper()
+    if "TEMPLATE" in upper or "CONTENT" in upper:
+        return FailureReason.content_rejected
+    if "RECEIVER" in upper or "MSISDN" in upper or "BLACKLIST" in upper:
+        return FailureReason.invalid_recipient
+    return FailureReason.provider_rejected
+
+
+class ViettelSms:
+    name = "viettel"
+    max_chars = 480
+
+    def __init__(self, settings: ViettelSettings | None = None):
+        self.settings = settings or ViettelSettings()
+
+    def request_body(self, message: SmsMessage) -> bytes:
+        s = self.settings
+        return envelope("wsCpMt", [
+            ("User", s.user), ("Password", s.password.get_secret_value()), ("CPCode", s.cpcode),
+            ("RequestID", message.reference), ("UserID", message.to), ("ReceiverID", message.to),
+            ("ServiceID", message.brandname), ("CommandCode", "bulksms"), ("Content", message.text),
+            ("ContentType", "1" if message.encoding == "ucs2" else "0"),
+        ])
+
+    async def send(self, message: SmsMessage) -> ProviderReceipt:
+        status, payload = await transport.request(
+            self.name, "POST", self.settings.url, body=self.request_body(message),
+            headers={"content-type": "text/xml; charset=utf-8", "soapaction": '""'},
+            timeout_s=self.settings.timeout_s)
+        fault = _FAULT.search(payload)
+        if fault:
+            # our request was refused as malformed before any processing: nothing was sent
+            raise ProviderUnavailable(self.name, f"SOAP fault: {fault.group(1).decode(errors='replace')[:200]}")
+        if status >= 500:
+            raise ProviderAmbiguous(self.name, f"HTTP {status}")
+        result = _RESULT.search(payload)
+        if status != 200 or result is None:
+            raise ProviderAmbiguous(self.name, f"unreadable reply (HTTP {status}, {len(payload)} bytes)")
+        msg_match = _MESSAGE.search(payload)
+        text = msg_match.group(1).decode(errors="replace") if msg_match else ""
+        if result.group(1) != b"1":
+            if "AUTHEN" in text.upper():  # wrong credentials: no message of ours can pass this provider
+                raise ProviderUnavailable(self.name, f"result={result.group(1).decode()}: {text}")
+            raise ProviderRejected(self.name, classify_rejection(text), f"result={result.group(1).decode()}: {text}")
+        return ProviderReceipt(self.name, message.reference)
+
+    async def status(self, message: SmsMessage) -> ProviderReceipt | None:
+        raise ProviderAmbiguous(self.name, "wsCpMt has no status query; re-send with the same RequestID")

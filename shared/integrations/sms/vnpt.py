@@ -1,0 +1,59 @@
+"""VNPT / VinaPhone SMS brandname over its JSON `RQST`/`RPLY` API (providers.md §1.2). Reference: `REQID`.
+
+The error-code table is not public: `ERROR` "0" (and the one sample seen, "31" with ERROR_DESC
+"success") mean accepted; the codes below are the sandbox's assumption, documented in sandbox/README.md.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from shared.integrations import transport
+from shared.integrations.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
+from shared.integrations.sms import FailureReason, ProviderReceipt, SmsMessage
+from shared.integrations.sms.settings import VnptSettings
+
+SUCCESS = frozenset(("0", "31"))
+REJECTIONS = {"2": FailureReason.invalid_recipient, "7": FailureReason.content_rejected,
+              "9": FailureReason.content_rejected}
+UNAVAILABLE = frozenset(("1", "3", "99"))  # auth, brandname/contract, system busy: nothing sent
+
+
+class VnptSms:
+    name = "vnpt"
+    max_chars = 612
+
+    def __init__(self, settings: VnptSettings | None = None):
+        self.settings = settings or VnptSettings()
+
+    def request_body(self, message: SmsMessage) -> bytes:
+        s = self.settings
+        return orjson.dumps({"RQST": {
+            "name": "send_sms_list", "REQID": message.reference, "LABELID": s.label_id,
+            "CONTRACTTYPEID": s.contract_type_id, "CONTRACTID": s.contract_id, "TEMPLATEID": s.template_id,
+            "PARAMS": [{"NUM": "1", "CONTENT": message.text}], "SCHEDULETIME": "", "MOBILELIST": message.to,
+            "ISTELCOSUB": "0", "AGENTID": s.agent_id, "APIUSER": s.user,
+            "APIPASS": s.password.get_secret_value(), "USERNAME": s.username,
+            "DATACODING": "8" if message.encoding == "ucs2" else "0",
+        }})
+
+    async def send(self, message: SmsMessage) -> ProviderReceipt:
+        status, payload = await transport.request(
+            self.name, "POST", self.settings.url, body=self.request_body(message),
+            headers={"content-type": "application/json"}, timeout_s=self.settings.timeout_s)
+        if status >= 500:
+            raise ProviderAmbiguous(self.name, f"HTTP {status}")
+        try:
+            reply = orjson.loads(payload)["RPLY"]
+            code, desc = str(reply["ERROR"]), str(reply.get("ERROR_DESC", ""))
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ProviderAmbiguous(self.name, f"unreadable reply (HTTP {status})") from exc
+        if code in SUCCESS:
+            return ProviderReceipt(self.name, message.reference)
+        if code in UNAVAILABLE:
+            raise ProviderUnavailable(self.name, f"ERROR={code}: {desc}")
+        raise ProviderRejected(self.name, REJECTIONS.get(code, FailureReason.provider_rejected),
+                               f"ERROR={code}: {desc}")
+
+    async def status(self, message: SmsMessage) -> ProviderReceipt | None:
+        raise ProviderAmbiguous(self.name, "no status query known; re-send with the same REQID")

@@ -1,0 +1,1 @@
+"""Idempotency, shared circuit breakers, rate limits, retry and failover — backed by Redis."""

@@ -1,0 +1,206 @@
+-- DVC Integrations: the reliability pipeline in one script, so each step is one Redis round trip.
+-- ARGV[1] = op, ARGV[2] = JSON spec. Times are Redis server milliseconds (one clock for the fleet).
+--   admit    : idempotency claim + breaker check (half-open probe grant) + rate-limit take (GCRA)
+--   next     : report a provider's definitive failure, pick the next provider (failover)
+--   complete : store the reply, report the provider's result to its breaker, append the audit record
+--   release  : give the claim back after an error (keep `prov` when the outcome is ambiguous)
+--   result   : report a provider result to its breaker only (no idempotency record)
+local op = ARGV[1]
+local spec = cjson.decode(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local function transition(stream, name, from, to, why)
+  redis.call('XADD', stream, 'MAXLEN', '~', '10000', '*', 'breaker', name, 'from', from, 'to', to,
+             'at', tostring(now), 'why', why)
+  return name .. ':' .. from .. '>' .. to
+end
+
+-- Breaker admission, read-only. Returns allowed(bool), probe(bool), retry_in_ms.
+local function breaker_peek(bkey, p)
+  local b = redis.call('HMGET', bkey, 'state', 'opened', 'probe_until', 'forced')
+  if b[4] == 'open' then return false, false, 60000 end
+  if b[4] == 'closed' then return true, false, 0 end
+  local state = b[1] or 'closed'
+  if state == 'closed' then return true, false, 0 end
+  if state == 'open' then
+    local ready = tonumber(b[2] or '0') + p.cool
+    if now >= ready then return true, true, 0 end
+    return false, false, ready - now
+  end
+  -- half_open: exactly one probe at a time across the fleet
+  local until_ = tonumber(b[3] or '0')
+  if until_ > now then return false, false, until_ - now end
+  return true, true, 0
+end
+
+-- GCRA peek: wait in ms before this call conforms (0 = now). interval 0 = unlimited.
+local function gcra_peek(rkey, interval, tolerance)
+  if interval <= 0 then return 0, 0 end
+  local tat = tonumber(redis.call('GET', rkey) or '0')
+  if tat < now then tat = now end
+  local wait = tat - tolerance - now
+  if wait < 0 then wait = 0 end
+  return wait, tat
+end
+
+local function gcra_take(rkey, interval, tat)
+  if interval <= 0 then return end
+  local new_tat = tat + interval
+  redis.call('SET', rkey, tostring(new_tat), 'PX', string.format('%d', math.ceil(new_tat - now + 1000)))
+end
+
+-- Choose the first provider (in the given order) whose breaker allows and whose rate limit can be met
+-- within max_wait. KEYS[p.k] = its breaker key, KEYS[p.k + 1] = its rate key.
+local function choose(providers, max_wait, stream)
+  local min_wait, min_retry, limited = nil, nil, false
+  for _, p in ipairs(providers) do
+    local bkey, rkey = KEYS[p.k], KEYS[p.k + 1]
+    local allowed, probe, retry_in = breaker_peek(bkey, p)
+    if allowed then
+      local wait, tat = gcra_peek(rkey, p.ri, p.rt)
+      if wait <= max_wait then
+        gcra_take(rkey, p.ri, tat)
+        if probe then
+          local prev = redis.call('HGET', bkey, 'state') or 'closed'
+          redis.call('HSET', bkey, 'state', 'half_open', 'probe_until', tostring(now + p.probe))
+          if prev ~= 'half_open' then transition(stream, p.name, prev, 'half_open', 'cool-down over') end
+        end
+        return {p.name, wait, probe and 1 or 0}
+      end
+      limited = true
+      if min_wait == nil or wait < min_wait then min_wait = wait end
+    else
+      if min_retry == nil or retry_in < min_retry then min_retry = retry_in end
+    end
+  end
+  if limited then return {false, 'limited', min_wait} end
+  return {false, 'unavailable', min_retry or 1000}
+end
+
+-- Report one call's result to a breaker. outcome: 'ok' | 'fail'. Returns a transition string or ''.
+local function report(bkey, stream, r)
+  local b = redis.call('HMGET', bkey, 'state', 'fails', 'wstart', 'wcalls', 'wfails', 'forced')
+  local state = b[1] or 'closed'
+  local pol = r.policy
+  if r.outcome == 'ok' then
+    if state == 'half_open' or state == 'open' then
+      redis.call('HSET', bkey, 'state', 'closed', 'fails', '0', 'wstart', tostring(now), 'wcalls', '0',
+                 'wfails', '0', 'probe_until', '0')
+      return transition(stream, r.name, state, 'closed', 'probe succeeded')
+    end
+  end
+  if state == 'half_open' and r.outcome == 'fail' then
+    redis.call('HSET', bkey, 'state', 'open', 'opened', tostring(now), 'probe_until', '0')
+    return transition(stream, r.name, 'half_open', 'open', 'probe failed')
+  end
+  if state == 'open' then return '' end
+  -- closed
+  local fails = tonumber(b[2] or '0')
+  local wstart, wcalls, wfails = tonumber(b[3] or '0'), tonumber(b[4] or '0'), tonumber(b[5] or '0')
+  if now - wstart > pol.win then wstart, wcalls, wfails = now, 0, 0 end
+  wcalls = wcalls + 1
+  if r.outcome == 'fail' then
+    fails = fails + 1
+    wfails = wfails + 1
+  else
+    fails = 0
+  end
+  local trip = false
+  if pol.mode == 'rate' then
+    trip = wcalls >= pol.min and (wfails * 100) >= (pol.pct * wcalls)
+  else
+    trip = fails >= pol.th
+  end
+  if trip and b[6] ~= 'closed' then
+    redis.call('HSET', bkey, 'state', 'open', 'opened', tostring(now), 'fails', '0', 'wstart', tostring(now),
+               'wcalls', '0', 'wfails', '0')
+    return transition(stream, r.name, 'closed', 'open',
+                      pol.mode == 'rate' and 'failure rate over threshold' or 'consecutive failures')
+  end
+  redis.call('HSET', bkey, 'fails', tostring(fails), 'wstart', tostring(wstart), 'wcalls', tostring(wcalls),
+             'wfails', tostring(wfails))
+  return ''
+end
+
+if op == 'admit' then
+  local idem = KEYS[1]
+  local rec = redis.call('HMGET', idem, 'st', 'fp', 'lease', 'tries', 'prov')
+  local takeover = 0
+  if rec[1] then
+    if rec[2] ~= spec.fp then return {'conflict'} end
+    if rec[1] == 'c' then return {'replay', redis.call('HGET', idem, 'resp')} end
+    local lease = tonumber(rec[3] or '0')
+    if lease > now then return {'busy', lease - now} end
+    takeover = 1
+  end
+  local tries = tonumber(rec[4] or '0') + 1
+  local providers = spec.providers
+  if takeover == 1 and rec[5] and rec[5] ~= '' then
+    -- the previous attempt may have reached `prov`: only that provider may be asked again
+    local only = {}
+    for _, p in ipairs(providers) do
+      if p.name == rec[5] then only[1] = p end
+    end
+    providers = only
+    if #providers == 0 then return {'unavailable', 1000, rec[5]} end
+  end
+  local rcpt_limited = 0
+  if spec.rcpt and takeover == 0 then
+    local wait, tat = gcra_peek(KEYS[2], spec.rcpt.i, spec.rcpt.t)
+    if wait > 0 then
+      rcpt_limited = 1
+    end
+  end
+  local claim = function(prov)
+    redis.call('HSET', idem, 'st', 'p', 'fp', spec.fp, 'lease', tostring(now + spec.lease), 'tries',
+               tostring(tries), 'prov', prov or '')
+    redis.call('PEXPIRE', idem, string.format('%d', spec.ttl))
+  end
+  if rcpt_limited == 1 then
+    claim(nil)
+    return {'recipient_limited', 0, '', takeover, tries}
+  end
+  local chosen = choose(providers, spec.max_wait, KEYS[3])
+  if not chosen[1] then return {chosen[2], chosen[3], rec[5] or ''} end
+  if spec.rcpt and takeover == 0 then
+    local _, tat = gcra_peek(KEYS[2], spec.rcpt.i, spec.rcpt.t)
+    gcra_take(KEYS[2], spec.rcpt.i, tat)
+  end
+  claim(chosen[1])
+  return {'ok', chosen[1], chosen[2], chosen[3], takeover, tries}
+elseif op == 'next' then
+  local tr = ''
+  if spec.failed.count == 1 then tr = report(KEYS[4], KEYS[3], spec.failed) end
+  local chosen = choose(spec.providers, spec.max_wait, KEYS[3])
+  if not chosen[1] then
+    return {chosen[2], chosen[3], tr}
+  end
+  redis.call('HSET', KEYS[1], 'prov', chosen[1], 'lease', tostring(now + spec.lease))
+  return {'ok', chosen[1], chosen[2], chosen[3], tr}
+elseif op == 'complete' then
+  local tr = ''
+  if spec.result then tr = report(KEYS[3], KEYS[2], spec.result) end
+  redis.call('HSET', KEYS[1], 'st', 'c', 'resp', spec.resp)
+  redis.call('HDEL', KEYS[1], 'lease')
+  redis.call('PEXPIRE', KEYS[1], string.format('%d', spec.ttl))
+  if spec.audit then
+    local fields = {}
+    for k, v in pairs(spec.audit) do fields[#fields + 1] = k; fields[#fields + 1] = tostring(v) end
+    fields[#fields + 1] = 'at'; fields[#fields + 1] = tostring(now)
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', tostring(spec.audit_max or 1000000), '*', unpack(fields))
+  end
+  return {'ok', tr}
+elseif op == 'release' then
+  local tr = ''
+  if spec.result then tr = report(KEYS[3], KEYS[2], spec.result) end
+  if spec.keep then
+    redis.call('HSET', KEYS[1], 'lease', '0', 'prov', spec.keep)
+  else
+    redis.call('DEL', KEYS[1])
+  end
+  return {'ok', tr}
+elseif op == 'result' then
+  return {'ok', report(KEYS[2], KEYS[1], spec.result)}
+end
+return redis.error_reply('unknown op ' .. tostring(op))

@@ -1,0 +1,187 @@
+"""The reliability pipeline: admission, failover and completion, one Redis round trip each.
+
+admission = idempotency claim (lease) + breaker check (fleet-wide half-open probe) + rate-limit take;
+completion = store the reply + report the provider result to its breaker + append the audit record.
+All in `pipeline.lua`, with Redis's clock in milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from importlib.resources import files
+from typing import Any, Literal
+
+import orjson
+import redis.asyncio as aioredis
+import redis.exceptions as rex
+
+from shared.reliability.policy import IdempotencyConfig, ProviderPolicy, RateLimit
+from shared.runtime.app import EventContext, Replayed
+from shared.runtime.errors import (
+    ConflictingReuse,
+    EventInProgress,
+    ProvidersUnavailable,
+    RateLimited,
+    StateUnavailable,
+)
+from shared.runtime.events import CloudEvent
+from shared.storage.redis import Keys
+
+log = logging.getLogger("dvci.reliability")
+_SCRIPT = files("shared.reliability").joinpath("pipeline.lua").read_text()
+_REDIS_DOWN = (rex.ConnectionError, rex.TimeoutError, OSError)
+
+Outcome = Literal["ok", "fail"]
+
+
+@dataclass(slots=True)
+class Admission:
+    """A claimed event: the provider to call (and whether it is a half-open probe or a takeover)."""
+
+    pipeline: Pipeline
+    key: str
+    provider: str | None
+    wait_ms: float
+    probe: bool
+    takeover: bool
+    tries: int
+    recipient_limited: bool = False
+    result: tuple[str, Outcome] | None = None
+    ambiguous: str | None = None
+    audit: dict[str, Any] = field(default_factory=dict)
+
+    async def complete(self, stored_response: bytes) -> None:
+        await self.pipeline.complete(self, stored_response)
+
+    async def release(self, exc: BaseException) -> None:
+        await self.pipeline.release(self)
+
+
+class Pipeline:
+    """Reliability state of one integration kind (e.g. `sms`) in Redis."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, kind: str, policies: dict[str, ProviderPolicy],
+                 config: IdempotencyConfig | None = None):
+        self.redis = redis
+        self.keys = keys
+        self.kind = kind
+        self.policies = policies
+        self.config = config or IdempotencyConfig()
+        self._script = redis.register_script(_SCRIPT)
+        self.breaker_stream = keys.key(kind, "breaker-events")
+        self.audit_stream = keys.key(kind, "audit")
+        self.round_trips = 0
+
+    # -- keys ----------------------------------------------------------------------------------
+    def idem_key(self, event: CloudEvent) -> str:
+        digest = hashlib.sha256(f"{event.source}\x00{event.id}".encode()).hexdigest()[:32]
+        return self.keys.key(self.kind, "idem", digest)
+
+    def breaker_key(self, provider: str) -> str:
+        return self.keys.key(self.kind, "breaker", provider)
+
+    def rate_key(self, provider: str) -> str:
+        return self.keys.key(self.kind, "rate", provider)
+
+    def recipient_key(self, recipient_id: str) -> str:
+        return self.keys.key(self.kind, "rcpt", recipient_id)
+
+    async def _run(self, keys: list[str], op: str, spec: dict[str, Any]) -> list[Any]:
+        self.round_trips += 1
+        try:
+            return await self._script(keys=keys, args=[op, orjson.dumps({k: v for k, v in spec.items() if v is not None})])
+        except _REDIS_DOWN as exc:
+            raise StateUnavailable(f"Redis unreachable during {op}: {type(exc).__name__}") from exc
+
+    def _candidates(self, providers: list[str], first_key: int) -> tuple[list[str], list[dict[str, Any]]]:
+        keys: list[str] = []
+        specs: list[dict[str, Any]] = []
+        for i, name in enumerate(providers):
+            pol = self.policies[name]
+            rate = pol.rate.lua() if pol.rate else {"i": 0, "t": 0}
+            specs.append({"name": name, "k": first_key + 2 * i, "cool": pol.breaker.cooldown_ms,
+                          "probe": pol.breaker.probe_lease_ms, "ri": rate["i"], "rt": rate["t"]})
+            keys += [self.breaker_key(name), self.rate_key(name)]
+        return keys, specs
+
+    def _transitions(self, *items: Any) -> None:
+        for tr in items:
+            if tr:
+                name, change = (tr.decode() if isinstance(tr, bytes) else tr).split(":", 1)
+                log.warning("breaker transition", extra={"breaker": f"{self.kind}.{name}", "change": change})
+
+    # -- steps ---------------------------------------------------------------------------------
+    async def admit(self, ctx: EventContext, providers: list[str], *,
+                    recipient: tuple[str, RateLimit] | None = None) -> Admission:
+        """Claim the event and pick a provider, or raise the answer (replay, 409, 400, 429, 503)."""
+        event = ctx.event
+        key = self.idem_key(event)
+        cand_keys, cand_specs = self._candidates(providers, 4)
+        rcpt_key = self.recipient_key(recipient[0]) if recipient else key
+        spec = {"fp": event.fingerprint(), "lease": self.config.lease_ms, "ttl": self.config.in_progress_ttl_ms,
+                "max_wait": self.config.max_rate_wait_ms, "providers": cand_specs,
+                "rcpt": recipient[1].lua() if recipient else None}
+        res = await self._run([key, rcpt_key, self.breaker_stream, *cand_keys], "admit", spec)
+        status = res[0].decode()
+        if status == "ok":
+            adm = Admission(self, key, res[1].decode(), float(res[2]), bool(res[3]), bool(res[4]), int(res[5]))
+            ctx.claim = adm
+            return adm
+        if status == "recipient_limited":
+            adm = Admission(self, key, None, 0, False, bool(res[3]), int(res[4]), recipient_limited=True)
+            ctx.claim = adm
+            return adm
+        if status == "replay":
+            raise Replayed(res[1])
+        if status == "conflict":
+            raise ConflictingReuse(
+                f"event id {event.id!r} from {event.source!r} was already used with a different payload",
+                errors=[{"field": "id", "problem": "reused with different data"}])
+        if status == "busy":
+            raise EventInProgress(f"event {event.id!r} is being processed by another instance",
+                                  retry_after=max(1.0, float(res[1]) / 1000))
+        if status == "limited":
+            raise RateLimited(f"{self.kind} providers at their contract rate",
+                              retry_after=max(1.0, float(res[1]) / 1000))
+        raise ProvidersUnavailable(
+            f"no {self.kind} provider available (breakers open: {', '.join(providers)})",
+            retry_after=max(1.0, float(res[1]) / 1000))
+
+    async def failover(self, adm: Admission, failed: str, remaining: list[str]) -> str | None:
+        """Record `failed` as definitively failed and claim the next provider; None when none is left."""
+        cand_keys, cand_specs = self._candidates(remaining, 5)
+        spec = {"failed": {"name": failed, "count": 1, "outcome": "fail",
+                           "policy": self.policies[failed].breaker.lua()},
+                "max_wait": self.config.max_rate_wait_ms, "lease": self.config.lease_ms,
+                "providers": cand_specs}
+        res = await self._run([adm.key, adm.key, self.breaker_stream, self.breaker_key(failed), *cand_keys],
+                              "next", spec)
+        status = res[0].decode()
+        if status == "ok":
+            self._transitions(res[4])
+            adm.provider, adm.wait_ms, adm.probe = res[1].decode(), float(res[2]), bool(res[3])
+            return adm.provider
+        self._transitions(res[2])
+        adm.provider = None
+        return None
+
+    def _result_spec(self, adm: Admission) -> dict[str, Any] | None:
+        if adm.result is None:
+            return None
+        name, outcome = adm.result
+        return {"name": name, "outcome": outcome, "policy": self.policies[name].breaker.lua()}
+
+    async def complete(self, adm: Admission, stored_response: bytes) -> None:
+        breaker = self.breaker_key(adm.result[0]) if adm.result else adm.key
+        spec = {"resp": stored_response.decode(), "ttl": self.config.completed_ttl_ms,
+                "result": self._result_spec(adm), "audit": adm.audit or None}
+        res = await self._run([adm.key, self.breaker_stream, breaker, self.audit_stream], "complete", spec)
+        self._transitions(res[1])
+
+    async def release(self, adm: Admission) -> None:
+        breaker = self.breaker_key(adm.result[0]) if adm.result else adm.key
+        spec = {"keep": adm.ambiguous, "result": self._result_spec(adm)}
+        res = await self._run([adm.key, self.breaker_stream, breaker], "release", spec)
+        self._transitions(res[1])

@@ -1,0 +1,295 @@
+"""FunctionApp: CloudEvent type routing, replies, error mapping, health — served by functions-framework.
+
+    app = FunctionApp("send-sms")
+
+    @app.on("vn.gov.dvc.sms.send.requested", SmsSendRequested)
+    async def send(ctx: EventContext, req: SmsSendRequested) -> Reply: ...
+
+    handle = app.entrypoint()   # functions-framework --asgi --signature-type http --target handle
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from shared.observability import logs
+from shared.runtime import sink
+from shared.runtime.errors import DvciError, InvalidEvent, StateUnavailable, UnknownEventType
+from shared.runtime.events import CARRIED, CloudEvent, binary_headers, derive_id, now_rfc3339, parse_http
+from shared.runtime.problem import error_response
+from shared.runtime.settings import RuntimeSettings, runtime_settings
+
+log = logging.getLogger("dvci.runtime")
+
+
+@dataclass(slots=True)
+class Reply:
+    """An outcome event: `type` and `data`; id, source and carried extensions are filled in."""
+
+    type: str
+    data: BaseModel | dict[str, Any]
+    subject: str | None = None
+
+
+class Claim(Protocol):
+    """What admission leaves on the context: completed with the reply, or released on error."""
+
+    async def complete(self, stored_response: bytes) -> None: ...
+    async def release(self, exc: BaseException) -> None: ...
+
+
+@dataclass(slots=True)
+class EventContext:
+    """Per-request context handed to a handler."""
+
+    event: CloudEvent
+    app: FunctionApp
+    deadline: float
+    claim: Claim | None = None
+    log_fields: dict[str, Any] = field(default_factory=dict)
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+Handler = Callable[[EventContext, Any], Awaitable[Reply | None]]
+Route = Callable[[Request], Awaitable[Response]]
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _Registration:
+    model: type[BaseModel]
+    handler: Handler
+
+
+def encode_reply(request: CloudEvent, reply: Reply, source: str) -> tuple[dict[str, str], bytes]:
+    """Binary-mode headers and body of `reply` to `request` (deterministic id, carried extensions)."""
+    data = reply.data.model_dump(mode="json", exclude_none=True) if isinstance(reply.data, BaseModel) \
+        else reply.data
+    event = CloudEvent(
+        id=derive_id(request.source, request.id, reply.type), source=source, type=reply.type,
+        datacontenttype="application/json", subject=reply.subject, time=now_rfc3339(),
+        extensions={k: request.extensions[k] for k in CARRIED if k in request.extensions}, data=data,
+    )
+    return binary_headers(event), orjson.dumps(data)
+
+
+def stored(status: int, headers: dict[str, str], body: bytes) -> bytes:
+    """Serialise a response for the idempotency record (replayed byte for byte)."""
+    return orjson.dumps({"s": status, "h": headers, "b": body.decode()})
+
+
+def replay(blob: bytes) -> Response:
+    rec = orjson.loads(blob)
+    return Response(rec["b"].encode(), status_code=rec["s"], headers=rec["h"])
+
+
+class FunctionApp:
+    """One deployable function: its event handlers, its plain HTTP routes, its health."""
+
+    def __init__(self, name: str, *, settings: RuntimeSettings | None = None):
+        self.name = name
+        self.settings = settings or runtime_settings()
+        self.source = f"{self.settings.source_prefix}/{name}"
+        self._handlers: dict[str, _Registration] = {}
+        self._routes: dict[tuple[str, str], Route] = {}
+        self._readiness: list[ReadinessCheck] = []
+        self._fallback: Callable[[EventContext, CloudEvent], Awaitable[Reply | None]] | None = None
+        self.inflight = 0
+        logs.configure(self.settings.log_level)
+
+    # -- registration -------------------------------------------------------------------------
+    def on(self, event_type: str, model: type[BaseModel]) -> Callable[[Handler], Handler]:
+        """Register `handler(ctx, data)` for CloudEvents of `event_type` whose data is `model`."""
+
+        def register(handler: Handler) -> Handler:
+            self._handlers[event_type] = _Registration(model, handler)
+            return handler
+
+        return register
+
+    def on_any(self, handler: Callable[[EventContext, CloudEvent], Awaitable[Reply | None]]) -> Callable:
+        """Register a handler for every event type without its own handler (it gets the raw event)."""
+        self._fallback = handler
+        return handler
+
+    def route(self, path: str, methods: tuple[str, ...] = ("POST",)) -> Callable[[Route], Route]:
+        """Register a plain HTTP endpoint (webhooks) at `path`."""
+
+        def register(fn: Route) -> Route:
+            for method in methods:
+                self._routes[(method, path)] = fn
+            return fn
+
+        return register
+
+    def readiness_check(self, check: ReadinessCheck) -> ReadinessCheck:
+        self._readiness.append(check)
+        return check
+
+    @property
+    def event_types(self) -> list[str]:
+        return sorted(self._handlers)
+
+    def model_for(self, event_type: str) -> type[BaseModel]:
+        return self._handlers[event_type].model
+
+    # -- serving -------------------------------------------------------------------------------
+    def entrypoint(self) -> Callable[[Request], Awaitable[Response]]:
+        """The plain async function functions-framework's `http` signature needs (`handle = ...`)."""
+
+        async def handle(request: Request) -> Response:
+            return await self.handle(request)
+
+        handle.__name__ = "handle"
+        return handle
+
+    async def handle(self, request: Request) -> Response:
+        """functions-framework `http` entry point: every path of the function lands here."""
+        path = request.url.path
+        route = self._routes.get((request.method, path))
+        if route is not None:
+            return await route(request)
+        if path == "/health/liveness":
+            return Response(b'{"status":"ok"}', media_type="application/json")
+        if path == "/health/readiness":
+            return await self._ready()
+        if request.method != "POST" or path not in ("/", ""):
+            return Response(status_code=404)
+        self.inflight += 1
+        try:
+            return await self.handle_event(dict(request.headers), await request.body())
+        finally:
+            self.inflight -= 1
+
+    async def handle_event(self, headers: dict[str, str], body: bytes) -> Response:
+        """Decode, validate, dispatch one CloudEvent and map its outcome to the HTTP contract."""
+        started = time.perf_counter()
+        event: CloudEvent | None = None
+        ctx: EventContext | None = None
+        try:
+            event = parse_http(headers, body)
+            reg = self._handlers.get(event.type)
+            if reg is None and self._fallback is not None:
+                ctx = EventContext(event, self, time.monotonic() + self.settings.request_deadline_s)
+                reply = await self._fallback(ctx, event)
+                return await self._complete(event, reply, ctx, started)
+            if reg is None:
+                raise UnknownEventType(
+                    f"{self.name} does not handle events of type {event.type!r}; it handles: "
+                    + ", ".join(self.event_types),
+                    errors=[{"field": "type", "problem": "unknown event type"}],
+                )
+            data = _validate(reg.model, event)
+            ctx = EventContext(event, self, time.monotonic() + self.settings.request_deadline_s)
+            reply = await reg.handler(ctx, data)
+            return await self._complete(event, reply, ctx, started)
+        except Replayed as rep:
+            if event is not None:
+                self._log(event, rep.response.status_code, started, ctx, replayed=True)
+            return rep.response
+        except BaseException as exc:
+            if ctx is not None and ctx.claim is not None:
+                try:
+                    await ctx.claim.release(exc)
+                except Exception:  # the lease will expire: a redelivery runs again
+                    log.warning("could not release claim", exc_info=True)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            if not isinstance(exc, DvciError):
+                exc = _wrap_unexpected(exc)
+            response = error_response(exc)
+            self._log(event, response.status_code, started, ctx, error=str(exc))
+            return response
+
+    async def _complete(self, event: CloudEvent, reply: Reply | None, ctx: EventContext,
+                        started: float) -> Response:
+        if reply is None:
+            response = Response(status_code=202)
+            blob = stored(202, {}, b"")
+        else:
+            out_headers, out_body = encode_reply(event, reply, self.source)
+            response = Response(out_body, status_code=200, headers=out_headers)
+            blob = stored(200, out_headers, out_body)
+            ctx.log_fields["reply"] = reply.type
+        if ctx.claim is not None:
+            await ctx.claim.complete(blob)
+        self._log(event, response.status_code, started, ctx)
+        return response
+
+    async def _ready(self) -> Response:
+        try:
+            for check in self._readiness:
+                await check()
+        except Exception as exc:
+            return Response(orjson.dumps({"status": "unready", "reason": str(exc)}), status_code=503,
+                            media_type="application/json")
+        return Response(b'{"status":"ready"}', media_type="application/json")
+
+    async def emit(self, event_type: str, data: BaseModel | dict[str, Any], *, key: str,
+                   subject: str | None = None, extensions: dict[str, str] | None = None) -> CloudEvent:
+        """Emit an event produced outside a request to K_SINK; `key` fixes its id (re-emits dedupe)."""
+        payload = data.model_dump(mode="json", exclude_none=True) if isinstance(data, BaseModel) else data
+        event = CloudEvent(id=derive_id(self.source, key, event_type), source=self.source, type=event_type,
+                           subject=subject, time=now_rfc3339(), extensions=dict(extensions or {}),
+                           data=payload)
+        await sink.emit(event, self.settings)
+        return event
+
+    def _log(self, event: CloudEvent | None, status: int, started: float, ctx: EventContext | None,
+             **extra: Any) -> None:
+        fields: dict[str, Any] = {"function": self.name, "status": status,
+                                  "duration_ms": round((time.perf_counter() - started) * 1000, 2)}
+        if event is not None:
+            fields.update(ce_type=event.type, ce_id=event.id, ce_source=event.source)
+            if "traceparent" in event.extensions:
+                fields["trace_id"] = event.extensions["traceparent"].split("-")[1] \
+                    if event.extensions["traceparent"].count("-") >= 3 else None
+        if ctx is not None:
+            fields.update(ctx.log_fields)
+        fields.update(extra)
+        log.log(logging.WARNING if status >= 500 else logging.INFO, "event handled", extra=fields)
+
+
+class Replayed(Exception):  # noqa: N818 - control flow, not an error
+    """Raised by admission when a completed record exists: answer with the stored response."""
+
+    def __init__(self, blob: bytes):
+        super().__init__("replayed")
+        self.response = replay(blob)
+
+
+def _validate(model: type[BaseModel], event: CloudEvent) -> BaseModel:
+    if event.data is None:
+        raise InvalidEvent(f"{event.type} requires data ({model.__name__})",
+                           errors=[{"field": "data", "problem": "required"}])
+    if isinstance(event.data, bytes):
+        raise InvalidEvent(f"{event.type} data must be JSON, got {event.datacontenttype}",
+                           errors=[{"field": "datacontenttype", "problem": "must be application/json"}])
+    try:
+        return model.model_validate(event.data)
+    except ValidationError as exc:
+        errors = [{"field": "data." + ".".join(str(p) for p in err["loc"]) if err["loc"] else "data",
+                   "problem": err["msg"]} for err in exc.errors()]
+        summary = "; ".join(f"{e['field']}: {e['problem']}" for e in errors[:5])
+        raise InvalidEvent(f"{event.type} data is invalid: {summary}", errors=errors) from None
+
+
+def _wrap_unexpected(exc: BaseException) -> DvciError:
+    import redis.exceptions as rex  # local: only on the error path
+
+    if isinstance(exc, rex.ConnectionError | rex.TimeoutError | OSError):
+        return StateUnavailable(f"state store unreachable: {type(exc).__name__}")
+    log.error("unexpected error", exc_info=exc)
+    return DvciError(f"unexpected {type(exc).__name__}", retry_after=1)

