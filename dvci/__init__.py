@@ -1,0 +1,1 @@
+"""dvci: the command-line tool (dev stack, emit, dlq, breaker, sandbox)."""

@@ -1,0 +1,288 @@
+"""dvci — the command line of DVC Integrations. Errors print one line and exit non-zero."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+def _json_arg(value: str) -> Any:
+    text = Path(value[1:]).read_text() if value.startswith("@") else value
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise SystemExit(f"dvci: --data is not valid JSON: {exc}") from None
+
+
+def _print(obj: Any) -> None:
+    sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _who(args: argparse.Namespace) -> str:
+    return getattr(args, "by", None) or os.environ.get("DVCI_OPERATOR") or getpass.getuser()
+
+
+# -- dev / demo / sandbox ------------------------------------------------------------------------
+async def _dev(args: argparse.Namespace, demo: bool, stay: bool) -> int:
+    from dvci.demo import run_demo
+    from dvci.dev import DevStack
+
+    stack = DevStack(port=args.port, sandbox_port=args.sandbox_port)
+    print(f"dvci dev: starting (broker :{args.port}, sandbox :{args.sandbox_port}, "
+          f"Redis {'REDIS_URL' if os.environ.get('REDIS_URL') else 'embedded'})", flush=True)
+    await stack.start()
+    print("dvci dev: ready — functions: " + ", ".join(f"{n} {f.url}" for n, f in stack.functions.items()),
+          flush=True)
+    code = 0
+    try:
+        if demo:
+            code = await run_demo(f"http://127.0.0.1:{args.port}/")
+        if stay:
+            print("dvci dev: up; Ctrl-C to stop. Send events to "
+                  f"http://127.0.0.1:{args.port}/ ; inspect http://127.0.0.1:{args.port}/_broker/events", flush=True)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            import signal
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+    finally:
+        await stack.stop()
+    return code
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    return asyncio.run(_dev(args, demo=args.demo, stay=True))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return asyncio.run(_dev(args, demo=True, stay=False))
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from sandbox.server import serve
+
+    print(f"dvci sandbox: http://{args.host}:{args.port}/<provider>/ (viettel, vnpt, mobifone)", flush=True)
+    serve(args.host, args.port)
+    return 0
+
+
+# -- emit ------------------------------------------------------------------------------------------
+async def _emit(args: argparse.Namespace) -> int:
+    import aiohttp
+
+    from dvci import client
+
+    event = client.make_event(args.type, _json_arg(args.data) if args.data else None, args.source, args.id)
+    base = client.broker_url()
+    async with aiohttp.ClientSession() as session:
+        try:
+            status, body = await client.post_event(session, base, event)
+        except aiohttp.ClientError as exc:
+            raise SystemExit(f"dvci: broker at {base} unreachable ({exc}); is `dvci dev` running?") from None
+        if status >= 300:
+            raise SystemExit(f"dvci: broker refused the event: HTTP {status} {body.decode(errors='replace')}")
+        print(f"emitted {event.type} id={event.id}")
+        chain = await client.follow(session, base, event, args.wait)
+    for rec in chain[1:]:
+        print(f"<- {rec['type']} id={rec['id']}")
+        _print(rec["data"])
+    for rec in chain:
+        for d in rec["deliveries"]:
+            codes = ",".join(str(a["status"]) for a in d["attempts"])
+            print(f"   {rec['type']} -> {d['trigger']}: {d['outcome']} (HTTP {codes or '-'})")
+    return 0
+
+
+def cmd_emit(args: argparse.Namespace) -> int:
+    return asyncio.run(_emit(args))
+
+
+# -- dlq ---------------------------------------------------------------------------------------------
+def _store() -> Any:
+    import redis.asyncio as aioredis
+
+    from dvci import client
+    from shared.reliability.deadletters import DeadLetterStore
+    from shared.storage.redis import Keys
+
+    return DeadLetterStore(aioredis.Redis.from_url(client.redis_url()), Keys(client.env_name()))
+
+
+async def _dlq(args: argparse.Namespace) -> int:
+    import aiohttp
+
+    from dvci import client
+    from shared.runtime.events import CloudEvent
+
+    store = _store()
+    try:
+        if args.dlq_cmd == "list":
+            letters = await store.list(args.type)
+            if args.json:
+                _print([x.summary() for x in letters])
+            else:
+                print(f"{'ID':16}  {'CODE':4}  {'TIMES':5}  {'REPLAYS':7}  {'TYPE':40}  REASON")
+                for x in letters:
+                    s = x.summary()
+                    print(f"{s['id']:16}  {s['error_code'] or '-':<4}  {s['times']:<5}  {s['replays']:<7}  "
+                          f"{s['type']:40}  {(s['reason'] or '')[:80]}")
+                print(f"{len(letters)} dead letter(s)")
+            return 0
+        if args.dlq_cmd == "show":
+            letter = await store.get(args.id)
+            if letter is None:
+                raise SystemExit(f"dvci: no dead letter {args.id}")
+            _print({**letter.summary(), "event": letter.event, "error_dest": letter.error_dest,
+                    "error_data": letter.error_data, "replay_log": letter.replays})
+            return 0
+        if args.dlq_cmd == "purge":
+            if not await store.purge(args.id, _who(args)):
+                raise SystemExit(f"dvci: no dead letter {args.id}")
+            print(f"purged {args.id}")
+            return 0
+        # replay
+        if args.all:
+            letters = await store.list(args.type)
+        else:
+            if not args.id:
+                raise SystemExit("dvci: dlq replay needs an ID or --all")
+            one = await store.get(args.id)
+            if one is None:
+                raise SystemExit(f"dvci: no dead letter {args.id}")
+            letters = [one]
+        base = client.broker_url()
+        failed = 0
+        async with aiohttp.ClientSession() as session:
+            for i, letter in enumerate(letters, 1):
+                event = CloudEvent.from_dict(letter.event)
+                try:
+                    status, _ = await client.post_event(session, base, event)
+                except aiohttp.ClientError as exc:
+                    raise SystemExit(f"dvci: broker at {base} unreachable ({exc})") from None
+                await store.mark_replayed(letter, _who(args), status)
+                failed += status >= 300
+                print(f"[{i}/{len(letters)}] replayed {letter.id} ({letter.type}): HTTP {status}")
+        return 1 if failed else 0
+    finally:
+        await store.redis.aclose()
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    return asyncio.run(_dlq(args))
+
+
+# -- breaker -----------------------------------------------------------------------------------------
+async def _breaker(args: argparse.Namespace) -> int:
+    import redis.asyncio as aioredis
+
+    from dvci import client
+    from shared.reliability.breakers import BreakerAdmin
+    from shared.storage.redis import Keys
+
+    admin = BreakerAdmin(aioredis.Redis.from_url(client.redis_url()), Keys(client.env_name()))
+    try:
+        if args.breaker_cmd == "status":
+            rows = await admin.status()
+            if args.json:
+                _print(rows)
+            else:
+                print(f"{'BREAKER':20}  {'STATE':10}  {'FORCED':8}  {'FAILS':5}  SINCE")
+                for r in rows:
+                    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["opened"] / 1000)) \
+                        if r["opened"] else "-"
+                    print(f"{r['name']:20}  {r['state']:10}  {r['forced'] or '-':8}  {r['fails']:<5}  {since}")
+            return 0
+        await admin.force(args.name, args.breaker_cmd, _who(args))
+        print(f"breaker {args.name} forced {args.breaker_cmd} by {_who(args)}")
+        return 0
+    finally:
+        await admin.redis.aclose()
+
+
+def cmd_breaker(args: argparse.Namespace) -> int:
+    return asyncio.run(_breaker(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dvci", description="DVC Integrations command line")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    for name, fn, helptext in (("dev", cmd_dev, "run the whole stack locally until Ctrl-C"),
+                               ("demo", cmd_demo, "run the stack, play the demo, exit")):
+        d = sub.add_parser(name, help=helptext)
+        d.add_argument("--port", type=int, default=8080, help="broker ingress port (functions use the next ones)")
+        d.add_argument("--sandbox-port", type=int, default=8900)
+        if name == "dev":
+            d.add_argument("--demo", action="store_true", help="play the demo once started")
+        d.set_defaults(fn=fn)
+
+    s = sub.add_parser("sandbox", help="serve every provider simulator")
+    s.add_argument("--port", type=int, default=8900)
+    s.add_argument("--host", default="127.0.0.1")
+    s.set_defaults(fn=cmd_sandbox)
+
+    e = sub.add_parser("emit", help="post an event to the local broker and print what follows")
+    e.add_argument("type")
+    e.add_argument("--data", help="JSON, or @file")
+    e.add_argument("--source", default="/dvci/cli")
+    e.add_argument("--id", default=None)
+    e.add_argument("--wait", type=float, default=15.0, help="seconds to wait for replies")
+    e.set_defaults(fn=cmd_emit)
+
+    q = sub.add_parser("dlq", help="dead letters: list, show, replay, purge")
+    qs = q.add_subparsers(dest="dlq_cmd", required=True)
+    ql = qs.add_parser("list")
+    ql.add_argument("--type")
+    ql.add_argument("--json", action="store_true")
+    qsh = qs.add_parser("show")
+    qsh.add_argument("id")
+    qr = qs.add_parser("replay")
+    qr.add_argument("id", nargs="?")
+    qr.add_argument("--all", action="store_true")
+    qr.add_argument("--type")
+    qr.add_argument("--by", help="operator recorded with the replay (default: $DVCI_OPERATOR or the user)")
+    qp = qs.add_parser("purge")
+    qp.add_argument("id")
+    qp.add_argument("--by")
+    q.set_defaults(fn=cmd_dlq)
+
+    b = sub.add_parser("breaker", help="circuit breakers: status, force open/close")
+    bs = b.add_subparsers(dest="breaker_cmd", required=True)
+    bst = bs.add_parser("status")
+    bst.add_argument("--json", action="store_true")
+    for verb in ("open", "close", "auto"):
+        bv = bs.add_parser(verb, help=f"force the breaker {verb}" if verb != "auto" else "lift a forced state")
+        bv.add_argument("name", help="kind.provider, e.g. sms.viettel")
+        bv.add_argument("--by")
+    b.set_defaults(fn=cmd_breaker)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("DVCI_LOG_LEVEL", "WARNING"))
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one line, never a traceback
+        from dvci.client import StackError
+
+        if isinstance(exc, StackError | OSError):
+            print(f"dvci: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

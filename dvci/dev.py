@@ -1,0 +1,207 @@
+"""`dvci dev`: every function as its own process, the sandbox, and the local broker, wired by the
+manifests of infra/knative/. Function processes that die are restarted (as Kubernetes would)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from dvci import manifests as mf
+from dvci.broker import Broker, Route
+from sandbox.server import build_app as sandbox_app
+from shared.runtime.errors import InvalidEvent
+from shared.runtime.problem import PROBLEM_JSON
+from shared.storage.redis import embedded_url
+
+log = logging.getLogger("dvci.dev")
+ROOT = Path(__file__).resolve().parent.parent
+STATE_FILE = Path(".dvci/dev.json")
+
+
+def provider_env(sandbox: str) -> dict[str, str]:
+    """Environment pointing every provider client at the local sandbox."""
+    return {
+        "DVCI_SMS_VIETTEL_URL": f"{sandbox}/viettel/bulkapi",
+        "DVCI_SMS_VNPT_URL": f"{sandbox}/vnpt/api",
+        "DVCI_SMS_MOBIFONE_URL": f"{sandbox}/mobifone",
+    }
+
+
+@dataclass
+class FunctionProcess:
+    service: str
+    folder: str
+    port: int
+    env: dict[str, str]
+    proc: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "functions_framework", "--asgi", "--signature-type", "http",
+                "--target", "handle", "--source", str(ROOT / "functions" / self.folder / "main.py"),
+                "--host", "127.0.0.1", "--port", str(self.port)]
+
+    async def start(self) -> None:
+        log_path = Path(".dvci") / f"{self.service}.log"
+        log_path.parent.mkdir(exist_ok=True)
+        out = log_path.open("ab")
+        self.proc = await asyncio.create_subprocess_exec(*self.command(), env=self.env, stdout=out, stderr=out,
+                                                         start_new_session=True)
+        out.close()
+
+
+@dataclass
+class DevStack:
+    port: int = 8080
+    sandbox_port: int = 8900
+    manifests_dir: Path = ROOT / "infra" / "knative" / "base"
+    redis_url: str | None = None
+    env: str = "dev"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, FunctionProcess] = field(default_factory=dict)
+    broker: Broker | None = None
+    _runners: list[web.AppRunner] = field(default_factory=list)
+    _stopping: bool = False
+    _watch: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self.redis_url = self.redis_url or os.environ.get("REDIS_URL") or embedded_url()
+        sandbox = f"http://127.0.0.1:{self.sandbox_port}"
+        await self._serve(sandbox_app(), self.sandbox_port)
+        manifests = mf.load(self.manifests_dir)
+        base_env = {**os.environ, "REDIS_URL": self.redis_url, "DVCI_ENV": self.env,
+                    "K_SINK": f"http://127.0.0.1:{self.port}/", **provider_env(sandbox), **self.extra_env}
+        for i, name in enumerate(sorted(manifests.services)):
+            self.functions[name] = FunctionProcess(name, manifests.function_folder(name), self.port + 1 + i,
+                                                   base_env)
+        for fp in self.functions.values():
+            await fp.start()
+        routes = [Route(t, self._resolve(t.subscriber), self._resolve(t.delivery.dead_letter_sink))
+                  for t in manifests.triggers]
+        self.broker = Broker(routes)
+        await self._serve(self._broker_app(), self.port)
+        await self.wait_ready()
+        self._watch = asyncio.get_running_loop().create_task(self._supervise())
+        STATE_FILE.parent.mkdir(exist_ok=True)
+        STATE_FILE.write_bytes(orjson.dumps({
+            "redis_url": self.redis_url, "broker": f"http://127.0.0.1:{self.port}/", "sandbox": sandbox,
+            "env": self.env, "functions": {n: f.url for n, f in self.functions.items()}, "pid": os.getpid()}))
+
+    def _resolve(self, ref: dict[str, Any] | None) -> str | None:
+        if not ref:
+            return None
+        if "uri" in ref and "ref" not in ref:
+            return str(ref["uri"])
+        target = ref.get("ref", ref)
+        if target.get("kind") == "Service" and target["name"] in self.functions:
+            return self.functions[target["name"]].url
+        if target.get("kind") == "Broker":
+            return f"http://127.0.0.1:{self.port}/"
+        raise ValueError(f"cannot resolve subscriber {ref!r}: no such Service in the manifests")
+
+    async def _serve(self, app: web.Application, port: int) -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        self._runners.append(runner)
+
+    def _broker_app(self) -> web.Application:
+        app = web.Application(client_max_size=4 * 1024 * 1024)
+        broker = self.broker
+        assert broker is not None
+
+        async def ingress(request: web.Request) -> web.Response:
+            try:
+                await broker.ingress({k.lower(): v for k, v in request.headers.items()}, await request.read())
+            except InvalidEvent as exc:
+                body = {"type": "urn:dvci:problem:invalid-event", "title": exc.title, "status": 400,
+                        "detail": exc.detail, "errors": exc.errors}
+                return web.Response(status=400, body=orjson.dumps(body), content_type=PROBLEM_JSON)
+            return web.Response(status=202)
+
+        async def events(request: web.Request) -> web.Response:
+            limit = int(request.query.get("limit", "100"))
+            return web.Response(body=orjson.dumps({"events": broker.snapshot(limit, request.query.get("type"))}),
+                                content_type="application/json")
+
+        async def one(request: web.Request) -> web.Response:
+            record = broker.find(request.match_info["id"], request.query.get("source"))
+            if record is None:
+                return web.json_response({"title": "not found", "status": 404}, status=404)
+            children = [broker.find(r["id"], r["source"]) for r in record.replies]
+            from dataclasses import asdict
+            return web.Response(body=orjson.dumps({"event": asdict(record),
+                                                   "replies": [asdict(c) for c in children if c]}),
+                                content_type="application/json")
+
+        async def processes(request: web.Request) -> web.Response:
+            return web.json_response({n: {"pid": f.proc.pid if f.proc else None, "port": f.port,
+                                          "restarts": f.restarts} for n, f in self.functions.items()})
+
+        app.router.add_post("/", ingress)
+        app.router.add_get("/_broker/events", events)
+        app.router.add_get("/_broker/events/{id}", one)
+        app.router.add_get("/_broker/processes", processes)
+        return app
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as session:
+            for fp in self.functions.values():
+                while True:
+                    with contextlib.suppress(aiohttp.ClientError):
+                        async with session.get(fp.url + "health/readiness") as resp:
+                            if resp.status == 200:
+                                break
+                    if fp.proc and fp.proc.returncode is not None:
+                        raise RuntimeError(f"{fp.service} exited with {fp.proc.returncode}: see .dvci/{fp.service}.log")
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{fp.service} not ready after {timeout}s: see .dvci/{fp.service}.log")
+                    await asyncio.sleep(0.1)
+
+    async def _supervise(self) -> None:
+        while not self._stopping:
+            for fp in self.functions.values():
+                if fp.proc and fp.proc.returncode is not None and not self._stopping:
+                    log.warning("function process exited; restarting",
+                                extra={"service": fp.service, "code": fp.proc.returncode})
+                    fp.restarts += 1
+                    await fp.start()
+            await asyncio.sleep(0.2)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._watch:
+            self._watch.cancel()
+        for fp in self.functions.values():
+            if fp.proc and fp.proc.returncode is None:
+                fp.proc.send_signal(signal.SIGTERM)
+        for fp in self.functions.values():
+            if fp.proc:
+                try:
+                    await asyncio.wait_for(fp.proc.wait(), 10)
+                except TimeoutError:
+                    fp.proc.kill()
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        from shared.runtime.http import close_sessions
+
+        await close_sessions()
+        with contextlib.suppress(FileNotFoundError):
+            STATE_FILE.unlink()

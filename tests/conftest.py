@@ -1,0 +1,128 @@
+"""Shared fixtures: real Redis (REDIS_URL or the embedded server), the sandbox over real HTTP, the
+functions served by functions-framework's own ASGI app."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+SANDBOX_PORT = free_port()
+SANDBOX = f"http://127.0.0.1:{SANDBOX_PORT}"
+TEST_ENV = f"test{os.getpid()}"
+POLICY = Path(tempfile.mkdtemp(prefix="dvci-test-")) / "providers.yaml"
+POLICY.write_text("""
+order: [viettel, vnpt, mobifone]
+breaker_defaults: {mode: consecutive, failure_threshold: 3, cooldown_ms: 400, probe_lease_ms: 2000}
+providers:
+  viettel: {tps: 1000, burst: 100}
+  vnpt: {tps: 1000, burst: 100}
+  mobifone: {tps: 1000, burst: 100}
+recipient_limits:
+  transactional: {rate: 5, period_s: 3600, burst: 5}
+  otp: {rate: 10, period_s: 3600, burst: 10}
+""")
+os.environ.update({
+    "DVCI_ENV": TEST_ENV,
+    "DVCI_SMS_VIETTEL_URL": f"{SANDBOX}/viettel/bulkapi",
+    "DVCI_SMS_VNPT_URL": f"{SANDBOX}/vnpt/api",
+    "DVCI_SMS_MOBIFONE_URL": f"{SANDBOX}/mobifone",
+    "DVCI_SMS_VIETTEL_TIMEOUT_S": "0.5",
+    "DVCI_SMS_VNPT_TIMEOUT_S": "0.5",
+    "DVCI_SMS_MOBIFONE_TIMEOUT_S": "0.5",
+    "DVCI_SMS_POLICY_FILE": str(POLICY),
+    "DVCI_LOG_LEVEL": "WARNING",
+})
+os.environ.pop("K_SINK", None)
+sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(scope="session")
+async def redis():
+    from shared.storage.redis import close_clients, get_redis
+
+    client = get_redis()
+    await client.ping()
+    yield client
+    await close_clients()
+
+
+@pytest.fixture(autouse=True)
+async def clean_state(request):
+    """Each test starts with no state under this run's namespace."""
+    if "redis" not in request.fixturenames and "sandbox" not in request.fixturenames \
+            and "send_sms" not in request.fixturenames:
+        yield
+        return
+    from shared.storage.redis import get_redis
+
+    client = get_redis()
+    keys = [k async for k in client.scan_iter(match=f"dvci:{TEST_ENV}:*", count=1000)]
+    if keys:
+        await client.delete(*keys)
+    yield
+
+
+@pytest.fixture(scope="session")
+async def sandbox_server():
+    from aiohttp import web
+
+    from sandbox.server import build_app, simulators
+
+    sims = {s.name: s for s in simulators()}
+    runner = web.AppRunner(build_app(list(sims.values())))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", SANDBOX_PORT).start()
+    yield sims
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def sandbox(sandbox_server):
+    for sim in sandbox_server.values():
+        sim.faults = None
+        sim.requests.clear()
+        sim.by_reference.clear()
+        sim.messages.clear()
+    yield sandbox_server
+
+
+def asgi_client(folder: str):
+    import httpx
+    from functions_framework.aio import create_asgi_app
+
+    app = create_asgi_app("handle", str(ROOT / "functions" / folder / "main.py"), "http")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://function")
+
+
+@pytest.fixture
+async def send_sms(redis, sandbox):
+    async with asgi_client("send_sms") as client:
+        yield client
+
+
+@pytest.fixture
+async def dead_letter(redis):
+    async with asgi_client("dead_letter") as client:
+        yield client
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _close_http():
+    yield
+    from shared.runtime.http import close_sessions
+
+    await close_sessions()
