@@ -21,8 +21,8 @@ from sandbox.base import Handler, Simulator
 _NUMBER = re.compile(r"^84\d{9}$")
 
 
-def answer(status: int, **body: object) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+def answer(http_status: int, **body: object) -> web.Response:
+    return web.Response(status=http_status, body=orjson.dumps(body), content_type="application/json")
 
 
 class MobifoneSimulator(Simulator):

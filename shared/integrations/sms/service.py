@@ -162,7 +162,10 @@ def default_service() -> SmsService:
     if service is None:
         catalogue = load()
         gateways: dict[str, SmsProvider] = {p.name: p for p in (ViettelSms(), VnptSms(), MobifoneSms())}
-        pipeline = Pipeline(get_redis(), Keys(runtime_settings().env), "sms", catalogue.policies)
+        from shared.reliability.settings import ReliabilitySettings
+
+        pipeline = Pipeline(get_redis(), Keys(runtime_settings().env), "sms", catalogue.policies,
+                            ReliabilitySettings().idempotency())
         service = _services[loop_id] = SmsService(
             {name: gateways[name] for name in catalogue.policies}, catalogue, pipeline)
     return service
