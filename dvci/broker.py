@@ -144,11 +144,11 @@ class Broker:
                                         None if status else body.decode(errors="replace")[:200]))
             if status is not None and 200 <= status < 300:
                 reply = _reply(status, headers, body)
-                if reply is False:
+                if reply is False or reply is True:
                     status, body = 502, b"2xx answer with a body that is not a CloudEvent"
                     rec.attempts[-1].status = 502
                     continue  # a failure, retried like a 5xx
-                if reply is None:
+                if not isinstance(reply, CloudEvent):
                     rec.outcome = "delivered"
                 else:
                     rec.outcome = "replied"
@@ -226,7 +226,7 @@ def attributes(event: CloudEvent) -> dict[str, str]:
     return attrs
 
 
-def _reply(status: int, headers: dict[str, str], body: bytes) -> CloudEvent | None | bool:
+def _reply(status: int, headers: dict[str, str], body: bytes) -> CloudEvent | bool | None:
     """The reply event in a 2xx answer; None for none; False for a body that is not an event."""
     if "ce-specversion" in headers or headers.get("content-type", "").startswith("application/cloudevents"):
         try:

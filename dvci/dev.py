@@ -92,7 +92,7 @@ class DevStack:
                                                    base_env)
         for fp in self.functions.values():
             await fp.start()
-        routes = [Route(t, self._resolve(t.subscriber), self._resolve(t.delivery.dead_letter_sink))
+        routes = [Route(t, self._resolve(t.subscriber) or "", self._resolve(t.delivery.dead_letter_sink))
                   for t in manifests.triggers]
         self.broker = Broker(routes)
         await self._serve(self._broker_app(), self.port)

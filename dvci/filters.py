@@ -3,7 +3,7 @@ all, any, not). CESQL is not supported locally and is reported as such."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -44,7 +44,7 @@ def match(attrs: Mapping[str, str], expr: Mapping[str, Any]) -> bool:
 
 
 def trigger_matches(attrs: Mapping[str, str], filter_attributes: Mapping[str, str],
-                    filters: list[Mapping[str, Any]]) -> bool:
+                    filters: Sequence[Mapping[str, Any]]) -> bool:
     """`filters` wins over the legacy `filter` when both are set (as in Knative)."""
     if filters:
         return all(match(attrs, f) for f in filters)

@@ -48,7 +48,7 @@ class Faults:
         return faults
 
 
-class Fault(Exception):  # noqa: N818 - control flow inside the simulator
+class Fault(Exception):
     """Raised by a provider handler to answer with a fault instead."""
 
 

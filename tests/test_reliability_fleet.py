@@ -77,7 +77,7 @@ async def test_sigkill_after_provider_accepted_does_not_send_twice(servers, sand
         status, headers, _ = await post_event(s, b_.url, h, body)
         assert status == 409
         await asyncio.sleep(1.6)
-        status, headers, reply = await post_event(s, b_.url, h, body)
+        status, headers, _reply = await post_event(s, b_.url, h, body)
     assert status == 200 and headers["ce-type"] == "vn.gov.dvc.sms.accepted"
     assert len(sandbox["viettel"].messages) == 1  # the re-send carried the same RequestID
     assert sandbox["vnpt"].messages == {} and sandbox["mobifone"].messages == {}
@@ -91,7 +91,7 @@ async def test_breaker_is_shared_and_half_open_lets_one_probe_through(servers, s
     async with aiohttp.ClientSession() as s:
         for _ in range(3):  # failure_threshold: 3 (tests' policy)
             h, body = binary(sdk_event(sms()))
-            status, headers, reply = await post_event(s, a.url, h, body)
+            status, _headers, reply = await post_event(s, a.url, h, body)
             assert status == 200 and b'"provider":"vnpt"' in reply
         viettel_calls = len(sandbox["viettel"].requests)
         # the second process sees the open breaker: it does not even try Viettel
@@ -159,7 +159,7 @@ async def test_redis_down_means_no_sends_503_and_unready_then_recovers(sandbox):
             sent_before = len(sandbox["viettel"].requests)
             for _ in range(5):
                 h, body = binary(sdk_event(sms()))
-                status, headers, problem = await post_event(s, fn.url, h, body)
+                status, headers, _problem = await post_event(s, fn.url, h, body)
                 assert status == 503 and "retry-after" in headers
             assert len(sandbox["viettel"].requests) == sent_before
             async with s.get(fn.url + "health/readiness") as r:

@@ -11,7 +11,8 @@ from tests.helpers import binary, sdk_event, sms, structured
 
 @pytest.mark.parametrize("mode", [binary, structured])
 async def test_both_modes_get_200_and_a_binary_reply(send_sms, sandbox, mode):
-    event = sdk_event(sms(to="0912 345 678"), dossierid="D-1", traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+    event = sdk_event(sms(to="0912 345 678"), dossierid="D-1",
+                      traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
     headers, body = mode(event)
     resp = await send_sms.post("/", headers=headers, content=body)
     assert resp.status_code == 200

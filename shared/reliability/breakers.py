@@ -19,10 +19,10 @@ class BreakerAdmin:
         """Every breaker that has state, as `kind.provider`."""
         rows = []
         async for raw in self.redis.scan_iter(match=self.keys.prefix + "{*}:breaker:*", count=500):
-            key = raw.decode()
+            key = raw.decode() if isinstance(raw, bytes) else raw
             kind = key[len(self.keys.prefix) + 1:].split("}", 1)[0]
             name = key.rsplit(":", 1)[1]
-            h = {k.decode(): v.decode() for k, v in (await self.redis.hgetall(key)).items()}
+            h = {_text(k): _text(v) for k, v in (await self.redis.hgetall(key)).items()}
             rows.append({"name": f"{kind}.{name}", "state": h.get("state", "closed"), "forced": h.get("forced"),
                          "forced_by": h.get("forced_by"), "fails": int(h.get("fails", 0)),
                          "opened": int(float(h.get("opened", 0)))})
@@ -45,3 +45,7 @@ class BreakerAdmin:
             pipe.xadd(self.keys.key(kind, "breaker-events"),
                       {"breaker": provider, "to": f"forced-{verb}", "by": by, "at": now_ms, "why": "operator"})
             await pipe.execute()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

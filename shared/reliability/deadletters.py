@@ -112,7 +112,7 @@ class DeadLetterStore:
         ids = await self.redis.zrevrange(self.index, 0, limit - 1)
         if not ids:
             return []
-        raws = await self.redis.mget([self._key(i.decode()) for i in ids])
+        raws = await self.redis.mget([self._key(i.decode() if isinstance(i, bytes) else str(i)) for i in ids])
         letters = [DeadLetter(**orjson.loads(r)) for r in raws if r]
         return [x for x in letters if event_type is None or x.type == event_type]
 

@@ -91,7 +91,8 @@ class Pipeline:
     async def _run(self, keys: list[str], op: str, spec: dict[str, Any]) -> list[Any]:
         self.round_trips += 1
         try:
-            return await self._script(keys=keys, args=[op, orjson.dumps({k: v for k, v in spec.items() if v is not None})])
+            payload = orjson.dumps({k: v for k, v in spec.items() if v is not None})  # Lua: null is truthy
+            return await self._script(keys=keys, args=[op, payload])
         except _REDIS_DOWN as exc:
             raise StateUnavailable(f"Redis unreachable during {op}: {type(exc).__name__}") from exc
 

@@ -262,7 +262,7 @@ class FunctionApp:
         log.log(logging.WARNING if status >= 500 else logging.INFO, "event handled", extra=fields)
 
 
-class Replayed(Exception):  # noqa: N818 - control flow, not an error
+class Replayed(Exception):
     """Raised by admission when a completed record exists: answer with the stored response."""
 
     def __init__(self, blob: bytes):

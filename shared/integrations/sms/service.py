@@ -126,8 +126,20 @@ class SmsService:
             wait=wait_random_exponential(multiplier=0.05, max=0.5), reraise=True)
         async for attempt in retrying:
             with attempt:
-                return await provider.send(message)
+                return await self._send_once(provider, message, maybe_sent=attempt.retry_state.attempt_number > 1)
         raise AssertionError("unreachable")
+
+    @staticmethod
+    async def _send_once(provider: SmsProvider, message: SmsMessage, *, maybe_sent: bool) -> ProviderReceipt:
+        """One send. Once an earlier attempt may have reached the provider, a definitive refusal of a later
+        attempt says nothing about the earlier one: it stays ambiguous (never a reason to fail over)."""
+        try:
+            return await provider.send(message)
+        except ProviderUnavailable as exc:
+            if maybe_sent:
+                raise ProviderAmbiguous(exc.provider, f"retry refused ({exc.detail}) after an unconfirmed attempt"
+                                        ) from exc
+            raise
 
     async def _resolve(self, ctx: EventContext, provider: SmsProvider, message: SmsMessage) -> ProviderReceipt:
         """A takeover after a crash or an ambiguous answer: ask the provider, else re-send (it de-duplicates)."""
@@ -137,7 +149,12 @@ class SmsService:
                 return receipt
         except ProviderAmbiguous:
             pass
-        return await self._send_retrying(ctx, provider, message)
+        except ProviderUnavailable as exc:
+            raise ProviderAmbiguous(exc.provider, f"status query failed: {exc.detail}") from exc
+        try:
+            return await self._send_retrying(ctx, provider, message)
+        except ProviderUnavailable as exc:  # the earlier delivery may have reached it: never fail over
+            raise ProviderAmbiguous(exc.provider, f"re-send refused: {exc.detail}") from exc
 
     @staticmethod
     def _audit(adm: Admission, provider: str, message: SmsMessage, outcome: str) -> None:
