@@ -36,3 +36,10 @@ chaos: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .dvci .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+## performance: throughput, latency, floor, naive stack, cold start (prints a table, writes bench/results.json)
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.run --quick

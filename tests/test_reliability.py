@@ -14,7 +14,7 @@ from shared.reliability.policy import BreakerPolicy, IdempotencyConfig, Provider
 from shared.runtime import EventContext
 from shared.runtime.errors import ProvidersUnavailable, RateLimited
 from shared.runtime.events import CloudEvent
-from shared.storage.redis import Keys
+from shared.storage.redis import Keys, get_fast_redis
 from tests.helpers import binary, sdk_event, sms
 
 ENV = os.environ["DVCI_ENV"]
@@ -116,7 +116,7 @@ async def test_two_round_trips_per_event(send_sms, sandbox, redis):
 
 
 def make_pipeline(redis, **policies: ProviderPolicy) -> Pipeline:
-    return Pipeline(redis, Keys(ENV), "unit", policies, IdempotencyConfig(lease_ms=5000))
+    return Pipeline(get_fast_redis(), Keys(ENV), "unit", policies, IdempotencyConfig(lease_ms=5000))
 
 
 def ctx_for(i: int) -> EventContext:
@@ -138,7 +138,7 @@ async def test_failure_rate_breaker_mode(redis):
 
 async def test_provider_rate_limit_delays_then_429(redis):
     pol = ProviderPolicy("p", RateLimit(2, 1.0, 1))  # 2/s, no burst
-    pipe = Pipeline(redis, Keys(ENV), "unit", {"p": pol}, IdempotencyConfig(max_rate_wait_ms=600))
+    pipe = Pipeline(get_fast_redis(), Keys(ENV), "unit", {"p": pol}, IdempotencyConfig(max_rate_wait_ms=600))
     first = await pipe.admit(ctx_for(1), ["p"])
     second = await pipe.admit(ctx_for(2), ["p"])
     assert first.wait_ms == 0 and 400 <= second.wait_ms <= 500  # reserved: wait in the request

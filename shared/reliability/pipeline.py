@@ -14,8 +14,6 @@ from importlib.resources import files
 from typing import Any, Literal
 
 import orjson
-import redis.asyncio as aioredis
-import redis.exceptions as rex
 
 from shared.reliability.policy import IdempotencyConfig, ProviderPolicy, RateLimit
 from shared.runtime.app import EventContext, Replayed
@@ -28,10 +26,11 @@ from shared.runtime.errors import (
 )
 from shared.runtime.events import CloudEvent
 from shared.storage.redis import Keys
+from shared.storage.resp import RespClient
 
 log = logging.getLogger("dvci.reliability")
 _SCRIPT = files("shared.reliability").joinpath("pipeline.lua").read_text()
-_REDIS_DOWN = (rex.ConnectionError, rex.TimeoutError, OSError)
+_REDIS_DOWN = (ConnectionError, TimeoutError, OSError)
 
 Outcome = Literal["ok", "fail"]
 
@@ -62,14 +61,13 @@ class Admission:
 class Pipeline:
     """Reliability state of one integration kind (e.g. `sms`) in Redis."""
 
-    def __init__(self, redis: aioredis.Redis, keys: Keys, kind: str, policies: dict[str, ProviderPolicy],
+    def __init__(self, redis: RespClient, keys: Keys, kind: str, policies: dict[str, ProviderPolicy],
                  config: IdempotencyConfig | None = None):
         self.redis = redis
         self.keys = keys
         self.kind = kind
         self.policies = policies
         self.config = config or IdempotencyConfig()
-        self._script = redis.register_script(_SCRIPT)
         self.breaker_stream = keys.key(kind, "breaker-events")
         self.audit_stream = keys.key(kind, "audit")
         self.round_trips = 0
@@ -92,7 +90,7 @@ class Pipeline:
         self.round_trips += 1
         try:
             payload = orjson.dumps({k: v for k, v in spec.items() if v is not None})  # Lua: null is truthy
-            return await self._script(keys=keys, args=[op, payload])
+            return await self.redis.evalsha(_SCRIPT, keys, [op, payload])
         except _REDIS_DOWN as exc:
             raise StateUnavailable(f"Redis unreachable during {op}: {type(exc).__name__}") from exc
 

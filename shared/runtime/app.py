@@ -169,7 +169,8 @@ class FunctionApp:
             return Response(status_code=404)
         self.inflight += 1
         try:
-            return await self.handle_event(dict(request.headers), await request.body())
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
+            return await self.handle_event(headers, await request.body())
         finally:
             self.inflight -= 1
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import uuid
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -194,10 +194,20 @@ def binary_headers(event: CloudEvent) -> dict[str, str]:
 
 
 def derive_id(source: str, event_id: str, reply_type: str) -> str:
-    """A reply id fixed by the request: the same request always yields the same reply id."""
-    digest = hashlib.sha256(f"{source}\x00{event_id}\x00{reply_type}".encode()).digest()
-    return str(uuid.UUID(bytes=digest[:16], version=5))
+    """A reply id fixed by the request: the same request always yields the same reply id (a UUID v5 form)."""
+    h = hashlib.sha256(f"{source}\x00{event_id}\x00{reply_type}".encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+_last_time: tuple[int, str] = (0, "")
 
 
 def now_rfc3339() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """UTC now with milliseconds (formatted once per millisecond)."""
+    global _last_time
+    ms = int(time.time() * 1000)
+    if _last_time[0] != ms:
+        stamp = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        _last_time = (ms, stamp)
+    return _last_time[1]

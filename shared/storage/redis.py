@@ -17,6 +17,8 @@ import redis.asyncio as aioredis
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.storage.resp import RespClient
+
 log = logging.getLogger(__name__)
 
 
@@ -80,7 +82,23 @@ def get_redis() -> aioredis.Redis:
     return client
 
 
+_fast: dict[int, RespClient] = {}
+
+
+def get_fast_redis() -> RespClient:
+    """The process's multiplexed client for the hot path (reliability scripts), per event loop."""
+    loop_id = id(asyncio.get_running_loop())
+    client = _fast.get(loop_id)
+    if client is None:
+        settings = RedisSettings()
+        client = _fast[loop_id] = RespClient(resolve_url(settings), timeout_s=settings.socket_timeout_s)
+    return client
+
+
 async def close_clients() -> None:
     for client in list(_clients.values()):
         await client.aclose()
     _clients.clear()
+    for fast in list(_fast.values()):
+        await fast.close()
+    _fast.clear()

@@ -172,7 +172,7 @@ def default_service() -> SmsService:
     from shared.integrations.sms.viettel import ViettelSms
     from shared.integrations.sms.vnpt import VnptSms
     from shared.runtime.settings import runtime_settings
-    from shared.storage.redis import Keys, get_redis
+    from shared.storage.redis import Keys, get_fast_redis
 
     loop_id = id(asyncio.get_running_loop())
     service = _services.get(loop_id)
@@ -181,7 +181,7 @@ def default_service() -> SmsService:
         gateways: dict[str, SmsProvider] = {p.name: p for p in (ViettelSms(), VnptSms(), MobifoneSms())}
         from shared.reliability.settings import ReliabilitySettings
 
-        pipeline = Pipeline(get_redis(), Keys(runtime_settings().env), "sms", catalogue.policies,
+        pipeline = Pipeline(get_fast_redis(), Keys(runtime_settings().env), "sms", catalogue.policies,
                             ReliabilitySettings().idempotency())
         service = _services[loop_id] = SmsService(
             {name: gateways[name] for name in catalogue.policies}, catalogue, pipeline)
