@@ -95,7 +95,7 @@ async def one(session: aiohttp.ClientSession, url: str, headers: dict[str, str],
     except aiohttp.ClientError:
         status, rtype = 0, ""
     stats["lat"].append(time.perf_counter() - t0)
-    key = "ok" if status == 200 and rtype.endswith(".accepted") or (status == 200 and stats["any200"]) else \
+    key = "ok" if (status == 200 and rtype.endswith(".accepted")) or (status == 200 and stats["any200"]) else \
         f"s{status}:{rtype.rsplit('.', 1)[-1]}"
     stats[key] = stats.get(key, 0) + 1
 

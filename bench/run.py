@@ -5,7 +5,6 @@ Prints one table and writes bench/results.json. Never part of `make test`."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shutil
 import signal
@@ -18,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import orjson
 import redis
 
@@ -149,7 +147,8 @@ def main() -> int:
         policy.write_text(POLICY)
         env = {"REDIS_URL": redis_url, "WORKERS": "1", "DVCI_ENV": "bench", "DVCI_SMS_POLICY_FILE": str(policy),
                "DVCI_SMS_VIETTEL_URL": f"{sandbox}/viettel/bulkapi", "DVCI_SMS_VNPT_URL": f"{sandbox}/vnpt/api",
-               "DVCI_SMS_MOBIFONE_URL": f"{sandbox}/mobifone", "DVCI_LOG_LEVEL": os.environ.get("DVCI_LOG_LEVEL", "INFO")}
+               "DVCI_SMS_MOBIFONE_URL": f"{sandbox}/mobifone",
+               "DVCI_LOG_LEVEL": os.environ.get("DVCI_LOG_LEVEL", "INFO")}
 
         def serve(name: str, source: str) -> str:
             port = free_port()
@@ -208,7 +207,7 @@ def report(r: dict[str, Any]) -> None:
     thr, lat, floor, naive = r["throughput"], r["latency"], r["floor"], r["naive"]
     ok = thr["outcomes"].get("ok", 0)
     rows = [
-        ("send_sms throughput (closed loop, c=%d)" % thr["concurrency"], f"{thr['rate']:.0f} ev/s", ">= 2000",
+        (f"send_sms throughput (closed loop, c={thr['concurrency']})", f"{thr['rate']:.0f} ev/s", ">= 2000",
          thr["rate"] >= 2000),
         ("  answered 200 accepted / sandbox messages", f"{ok} / {thr['sandbox_messages']}",
          "all / equal", ok == thr["answered"] and thr["sandbox_messages"] >= ok),

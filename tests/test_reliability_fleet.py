@@ -131,12 +131,12 @@ async def test_rate_limit_holds_across_4_processes(servers, sandbox, tmp_path):
 
     async def sender(s: aiohttp.ClientSession, url: str) -> None:
         while time.monotonic() < stop_at:
-            h, body = binary(sdk_event(sms(to=f"09{int(time.monotonic() * 1e6) % 10**8:08d}")))
+            h, body = binary(sdk_event(sms()))
             status, _, _ = await post_event(s, url, h, body)
             counts["ok" if status == 200 else "429" if status == 429 else "other"] += 1
 
     async with aiohttp.ClientSession() as s:
-        await asyncio.gather(*(sender(s, p.url) for p in procs for _ in range(6)))
+        await asyncio.gather(*(sender(s, p.url) for p in procs for _ in range(3)))
     stamps = sorted(r["at"] for r in sandbox["viettel"].requests)
     assert counts["other"] == 0, counts
     assert counts["429"] > 0  # the senders did push past the limit

@@ -23,7 +23,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shared.observability import logs
-from shared.runtime import sink
 from shared.runtime.errors import DvciError, InvalidEvent, StateUnavailable, UnknownEventType
 from shared.runtime.events import CARRIED, CloudEvent, binary_headers, derive_id, now_rfc3339, parse_http
 from shared.runtime.problem import error_response
@@ -245,6 +244,8 @@ class FunctionApp:
         event = CloudEvent(id=derive_id(self.source, key, event_type), source=self.source, type=event_type,
                            subject=subject, time=now_rfc3339(), extensions=dict(extensions or {}),
                            data=payload)
+        from shared.runtime import sink
+
         await sink.emit(event, self.settings)
         return event
 

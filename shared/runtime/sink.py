@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 
-import aiohttp
 import orjson
 
 from shared.runtime.errors import ProvidersUnavailable
 from shared.runtime.events import CloudEvent, binary_headers
-from shared.runtime.http import get_session
 from shared.runtime.settings import RuntimeSettings, runtime_settings
 
 log = logging.getLogger(__name__)
@@ -29,6 +27,10 @@ def apply_overrides(event: CloudEvent, overrides: str | None) -> CloudEvent:
 
 async def emit(event: CloudEvent, settings: RuntimeSettings | None = None) -> int:
     """POST `event` in binary mode to K_SINK; returns the status. Raises when it was not accepted."""
+    import aiohttp  # not on the cold-start path: only functions that emit outside a request need it
+
+    from shared.runtime.http import get_session
+
     settings = settings or runtime_settings()
     if not settings.k_sink:
         raise SinkNotConfigured(f"cannot emit {event.type}: K_SINK is not set (no SinkBinding?)")

@@ -11,13 +11,15 @@ import atexit
 import logging
 import os
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.storage.resp import RespClient
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,9 @@ _clients: dict[int, aioredis.Redis] = {}
 
 
 def get_redis() -> aioredis.Redis:
-    """The process's client for the running event loop (created lazily, after any fork)."""
+    """The process's redis-py client for the running loop (created lazily, after any fork). Not on the
+    hot path: admin, dead letters and tests use it; the reliability script goes through get_fast_redis()."""
+    import redis.asyncio as aioredis
     loop_id = id(asyncio.get_running_loop())
     client = _clients.get(loop_id)
     if client is None:

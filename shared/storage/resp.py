@@ -36,14 +36,18 @@ def encode(args: tuple[bytes | str | int | float, ...]) -> bytes:
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self) -> None:
+    def __init__(self, timeout_s: float) -> None:
         self.reader = hiredis.Reader(replyError=RespError)
-        self.waiters: deque[asyncio.Future] = deque()
+        self.waiters: deque[tuple[asyncio.Future, float]] = deque()
         self.transport: Any = None
         self.lost = False
+        self.timeout_s = timeout_s
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._pending: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # uvloop's transports are not asyncio.Transport subclasses
+        self._arm()
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
@@ -51,8 +55,8 @@ class _Protocol(asyncio.Protocol):
             reply = self.reader.gets()
             if reply is False:
                 return
-            fut = self.waiters.popleft()
-            if not fut.done():  # a caller that timed out still holds its place in the queue
+            fut = self.waiters.popleft()[0]
+            if not fut.done():  # a caller that gave up still holds its place in the queue
                 if isinstance(reply, RespError):
                     fut.set_exception(reply)
                 else:
@@ -60,10 +64,46 @@ class _Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._fail_all(RespConnectionError(f"Redis connection lost: {exc!r}"))
+
+    def send(self, payload: bytes) -> asyncio.Future:
+        """Queue a command; every command queued in one loop iteration leaves in one write (a syscall
+        costs more than encoding here, so concurrent events share it: auto-pipelining)."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self.waiters.append((fut, loop.time()))
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append(payload)
+        return fut
+
+    def _flush(self) -> None:
+        data, self._pending = b"".join(self._pending), []
+        if not self.lost:
+            self.transport.write(data)
+
+    def _arm(self) -> None:
+        self._watchdog = asyncio.get_running_loop().call_later(min(0.1, self.timeout_s / 4), self._check)
+
+    def _check(self) -> None:
+        """One timer per connection, not per command: replies come in order, so if the oldest command
+        waited past the timeout the connection is stuck: fail everything in flight and drop it."""
+        if self.lost:
+            return
+        if self.waiters and asyncio.get_running_loop().time() - self.waiters[0][1] > self.timeout_s:
+            self.lost = True
+            self._fail_all(TimeoutError(f"Redis did not answer within {self.timeout_s}s"))
+            self.transport.abort()
+            return
+        self._arm()
+
+    def _fail_all(self, exc: Exception) -> None:
         while self.waiters:
-            fut = self.waiters.popleft()
+            fut = self.waiters.popleft()[0]
             if not fut.done():
-                fut.set_exception(RespConnectionError(f"Redis connection lost: {exc!r}"))
+                fut.set_exception(exc)
 
 
 class RespClient:
@@ -84,49 +124,41 @@ class RespClient:
                 return self._proto
             loop = asyncio.get_running_loop()
             u = urlsplit(self.url)
+            factory = lambda: _Protocol(self.timeout_s)  # noqa: E731
             try:
                 if u.scheme == "unix":
-                    connect = loop.create_unix_connection(_Protocol, unquote(u.path))
+                    connect = loop.create_unix_connection(factory, unquote(u.path))
                 else:
                     ctx = ssl.create_default_context() if u.scheme == "rediss" else None
-                    connect = loop.create_connection(_Protocol, u.hostname or "127.0.0.1", u.port or 6379, ssl=ctx)
+                    connect = loop.create_connection(factory, u.hostname or "127.0.0.1", u.port or 6379, ssl=ctx)
                 _, proto = await asyncio.wait_for(connect, self.timeout_s)
             except (OSError, TimeoutError) as exc:
                 raise RespConnectionError(f"cannot connect to Redis: {exc!r}") from exc
-            self._proto = proto
             if u.password:
                 auth = (unquote(u.username), unquote(u.password)) if u.username else (unquote(u.password),)
-                await self._send(proto, ("AUTH", *auth))
+                await proto.send(encode(("AUTH", *auth)))
             db = (u.path or "/0").lstrip("/") or "0"
             if db != "0":
-                await self._send(proto, ("SELECT", db))
+                await proto.send(encode(("SELECT", db)))
+            self._proto = proto
             return proto
-
-    async def _send(self, proto: _Protocol, args: tuple) -> Any:
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        proto.waiters.append(fut)
-        assert proto.transport is not None
-        proto.transport.write(encode(args))
-        timer = loop.call_later(self.timeout_s, _expire, fut, self.timeout_s)
-        try:
-            return await fut
-        finally:
-            timer.cancel()
 
     async def execute(self, *args: bytes | str | int | float) -> Any:
         proto = self._proto
         if proto is None or proto.lost:
             proto = await self._connect()
-        return await self._send(proto, args)
+        return await proto.send(encode(args))
 
     async def evalsha(self, script: str, keys: list[str], args: list[bytes | str]) -> Any:
         """EVALSHA, loading the script on NOSCRIPT (after a Redis restart or failover)."""
         sha = self._shas.get(script)
         if sha is None:
             sha = self._shas[script] = hashlib.sha1(script.encode()).hexdigest().encode()
+        proto = self._proto
+        if proto is None or proto.lost:
+            proto = await self._connect()
         try:
-            return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
+            return await proto.send(encode(("EVALSHA", sha, len(keys), *keys, *args)))
         except RespError as exc:
             if not str(exc).startswith("NOSCRIPT"):
                 raise
@@ -136,8 +168,3 @@ class RespClient:
         if self._proto is not None and self._proto.transport is not None:
             self._proto.transport.close()
         self._proto = None
-
-
-def _expire(fut: asyncio.Future, timeout: float) -> None:
-    if not fut.done():
-        fut.set_exception(TimeoutError(f"Redis did not answer within {timeout}s"))

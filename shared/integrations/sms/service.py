@@ -120,13 +120,17 @@ class SmsService:
 
     async def _send_retrying(self, ctx: EventContext, provider: SmsProvider, message: SmsMessage) -> ProviderReceipt:
         """Fast transients only: an ambiguous answer is retried at the same provider, same reference."""
+        try:  # the happy path pays nothing for the retry machinery
+            return await provider.send(message)
+        except ProviderAmbiguous:
+            pass
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(ProviderAmbiguous),
-            stop=stop_after_attempt(self.ambiguous_attempts) | stop_after_delay(max(0.1, ctx.remaining() - 1)),
+            stop=stop_after_attempt(self.ambiguous_attempts - 1) | stop_after_delay(max(0.1, ctx.remaining() - 1)),
             wait=wait_random_exponential(multiplier=0.05, max=0.5), reraise=True)
         async for attempt in retrying:
             with attempt:
-                return await self._send_once(provider, message, maybe_sent=attempt.retry_state.attempt_number > 1)
+                return await self._send_once(provider, message, maybe_sent=True)
         raise AssertionError("unreachable")
 
     @staticmethod
@@ -167,22 +171,23 @@ _services: dict[int, SmsService] = {}
 
 def default_service() -> SmsService:
     """The process's service for the running loop: catalogue, the three gateways, Redis pipeline."""
+    service = _services.get(id(asyncio.get_running_loop()))
+    return service if service is not None else _build_service()
+
+
+def _build_service() -> SmsService:
     from shared.integrations.sms.catalogue import load
     from shared.integrations.sms.mobifone import MobifoneSms
     from shared.integrations.sms.viettel import ViettelSms
     from shared.integrations.sms.vnpt import VnptSms
+    from shared.reliability.settings import ReliabilitySettings
     from shared.runtime.settings import runtime_settings
     from shared.storage.redis import Keys, get_fast_redis
 
-    loop_id = id(asyncio.get_running_loop())
-    service = _services.get(loop_id)
-    if service is None:
-        catalogue = load()
-        gateways: dict[str, SmsProvider] = {p.name: p for p in (ViettelSms(), VnptSms(), MobifoneSms())}
-        from shared.reliability.settings import ReliabilitySettings
-
-        pipeline = Pipeline(get_fast_redis(), Keys(runtime_settings().env), "sms", catalogue.policies,
-                            ReliabilitySettings().idempotency())
-        service = _services[loop_id] = SmsService(
-            {name: gateways[name] for name in catalogue.policies}, catalogue, pipeline)
+    catalogue = load()
+    gateways: dict[str, SmsProvider] = {p.name: p for p in (ViettelSms(), VnptSms(), MobifoneSms())}
+    pipeline = Pipeline(get_fast_redis(), Keys(runtime_settings().env), "sms", catalogue.policies,
+                        ReliabilitySettings().idempotency())
+    service = _services[id(asyncio.get_running_loop())] = SmsService(
+        {name: gateways[name] for name in catalogue.policies}, catalogue, pipeline)
     return service
