@@ -7,6 +7,7 @@ Calls:   shared.reliability.deadletters (DeadLetterStore in Redis); `dvci dlq` r
 
 from __future__ import annotations
 
+from shared.observability import metrics
 from shared.reliability.deadletters import DeadLetterStore
 from shared.runtime import CloudEvent, EventContext, FunctionApp
 from shared.storage.health import redis_ready
@@ -20,6 +21,8 @@ app.readiness_check(redis_ready)
 async def keep(ctx: EventContext, event: CloudEvent) -> None:
     letter = await DeadLetterStore(get_redis(), Keys(app.settings.env)).record(event)
     ctx.log_fields.update(letter=letter.id, error_code=letter.error_code)
+    if metrics.ENABLED:
+        metrics.DEAD_LETTERS.labels(metrics.bounded_type(event.type), str(letter.error_code or "none")).inc()
 
 
 handle = app.entrypoint()

@@ -25,7 +25,8 @@ async def send(ctx: EventContext, req: SmsSendRequested) -> Reply:
     if isinstance(outcome, Accepted):
         return Reply(ACCEPTED, SmsAccepted(to=outcome.to, provider=outcome.provider,
                                            provider_message_id=outcome.provider_message_id,
-                                           segments=outcome.segments, encoding=outcome.encoding))  # type: ignore[arg-type]
+                                           segments=outcome.segments, encoding=outcome.encoding,  # type: ignore[arg-type]
+                                           cost_vnd=outcome.cost_vnd))
     return Reply(FAILED, SmsFailed(to=outcome.to, reason=outcome.reason, detail=outcome.detail))
 
 

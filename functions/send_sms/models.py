@@ -31,6 +31,7 @@ class SmsAccepted(BaseModel):
     provider_message_id: str
     segments: int
     encoding: Literal["gsm7", "ucs2"]
+    cost_vnd: float
 
 
 class SmsFailed(BaseModel):

@@ -6,18 +6,39 @@ effect); read timeout, connection lost, unparseable answer -> ProviderAmbiguous 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from shared.integrations.errors import ProviderAmbiguous, ProviderUnavailable
 from shared.integrations.httpclient import ConnectFailed, ConnectionLost, RequestTimeout, get_client
+from shared.observability import metrics, tracing
 
 UNAVAILABLE_STATUSES = frozenset((408, 429, 503))
 
 
 async def request(provider: str, method: str, url: str, *, body: bytes | None = None,
                   headers: Mapping[str, str] | None = None, timeout_s: float = 3.0,
-                  connect_timeout_s: float = 1.0) -> tuple[int, bytes]:
+                  connect_timeout_s: float = 1.0, kind: str = "sms") -> tuple[int, bytes]:
     """Status and body of one call; raises ProviderUnavailable or ProviderAmbiguous on failure."""
+    started = time.perf_counter()
+    try:
+        if not tracing.enabled():
+            return await _request(provider, method, url, body, headers, timeout_s, connect_timeout_s)
+        u = urlsplit(url)
+        with tracing.span(f"{method} {provider}", kind="client", **{
+                "http.request.method": method, "server.address": u.hostname or "", "server.port": u.port or 0,
+                "url.path": u.path, "dvci.provider": provider, "dvci.kind": kind}) as s:
+            status, payload = await _request(provider, method, url, body, headers, timeout_s, connect_timeout_s)
+            s.set_attribute("http.response.status_code", status)
+            return status, payload
+    finally:
+        if metrics.ENABLED:
+            metrics.PROVIDER_DURATION.labels(kind, provider).observe(time.perf_counter() - started)
+
+
+async def _request(provider: str, method: str, url: str, body: bytes | None, headers: Mapping[str, str] | None,
+                   timeout_s: float, connect_timeout_s: float) -> tuple[int, bytes]:
     try:
         status, payload = await get_client().request(method, url, body=body or b"", headers=headers,
                                                       timeout_s=timeout_s, connect_timeout_s=connect_timeout_s)

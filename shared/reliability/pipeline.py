@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import orjson
 
+from shared.observability import metrics, tracing
 from shared.reliability.policy import IdempotencyConfig, ProviderPolicy, RateLimit
 from shared.runtime.app import EventContext, Replayed
 from shared.runtime.errors import (
@@ -88,9 +89,13 @@ class Pipeline:
 
     async def _run(self, keys: list[str], op: str, spec: dict[str, Any]) -> list[Any]:
         self.round_trips += 1
+        payload = orjson.dumps({k: v for k, v in spec.items() if v is not None})  # Lua: null is truthy
         try:
-            payload = orjson.dumps({k: v for k, v in spec.items() if v is not None})  # Lua: null is truthy
-            return await self.redis.evalsha(_SCRIPT, keys, [op, payload])
+            if not tracing.enabled():
+                return await self.redis.evalsha(_SCRIPT, keys, [op, payload])
+            with tracing.span(f"reliability {op}", **{"db.system": "redis", "db.operation.name": "EVALSHA",
+                                                      "dvci.kind": self.kind}):
+                return await self.redis.evalsha(_SCRIPT, keys, [op, payload])
         except _REDIS_DOWN as exc:
             raise StateUnavailable(f"Redis unreachable during {op}: {type(exc).__name__}") from exc
 
@@ -110,6 +115,10 @@ class Pipeline:
             if tr:
                 name, change = (tr.decode() if isinstance(tr, bytes) else tr).split(":", 1)
                 log.warning("breaker transition", extra={"breaker": f"{self.kind}.{name}", "change": change})
+                to = change.split(">", 1)[1]
+                if metrics.ENABLED and name in self.policies:
+                    metrics.BREAKER_TRANSITIONS.labels(self.kind, name, to).inc()
+                    metrics.BREAKER_STATE.labels(self.kind, name).set(metrics.BREAKER_VALUES.get(to, 0))
 
     # -- steps ---------------------------------------------------------------------------------
     async def admit(self, ctx: EventContext, providers: list[str], *,
@@ -129,6 +138,8 @@ class Pipeline:
             ctx.claim = adm
             return adm
         if status == "recipient_limited":
+            if metrics.ENABLED:
+                metrics.RATE_LIMITED.labels(self.kind, "recipient").inc()
             adm = Admission(self, key, None, 0, False, bool(res[3]), int(res[4]), recipient_limited=True)
             ctx.claim = adm
             return adm
@@ -142,6 +153,8 @@ class Pipeline:
             raise EventInProgress(f"event {event.id!r} is being processed by another instance",
                                   retry_after=max(1.0, float(res[1]) / 1000))
         if status == "limited":
+            if metrics.ENABLED:
+                metrics.RATE_LIMITED.labels(self.kind, "provider").inc()
             raise RateLimited(f"{self.kind} providers at their contract rate",
                               retry_after=max(1.0, float(res[1]) / 1000))
         raise ProvidersUnavailable(

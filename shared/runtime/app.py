@@ -22,8 +22,15 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shared.observability import logs
-from shared.runtime.errors import DvciError, InvalidEvent, StateUnavailable, UnknownEventType
+from shared.observability import logs, metrics, tracing
+from shared.runtime.errors import (
+    ConflictingReuse,
+    DvciError,
+    EventInProgress,
+    InvalidEvent,
+    StateUnavailable,
+    UnknownEventType,
+)
 from shared.runtime.events import CARRIED, CloudEvent, binary_headers, derive_id, now_rfc3339, parse_http
 from shared.runtime.problem import error_response
 from shared.runtime.settings import RuntimeSettings, runtime_settings
@@ -76,10 +83,12 @@ def encode_reply(request: CloudEvent, reply: Reply, source: str) -> tuple[dict[s
     """Binary-mode headers and body of `reply` to `request` (deterministic id, carried extensions)."""
     data = reply.data.model_dump(mode="json", exclude_none=True) if isinstance(reply.data, BaseModel) \
         else reply.data
+    extensions = {k: request.extensions[k] for k in CARRIED if k in request.extensions}
+    extensions.update(tracing.current_context_headers())  # the reply continues the trace (when on)
     event = CloudEvent(
         id=derive_id(request.source, request.id, reply.type), source=source, type=reply.type,
         datacontenttype="application/json", subject=reply.subject, time=now_rfc3339(),
-        extensions={k: request.extensions[k] for k in CARRIED if k in request.extensions}, data=data,
+        extensions=extensions, data=data,
     )
     return binary_headers(event), orjson.dumps(data)
 
@@ -164,6 +173,9 @@ class FunctionApp:
             return Response(b'{"status":"ok"}', media_type="application/json")
         if path == "/health/readiness":
             return await self._ready()
+        if path == "/metrics":
+            body, content_type = metrics.exposition()
+            return Response(body, media_type=content_type)
         if request.method != "POST" or path not in ("/", ""):
             return Response(status_code=404)
         self.inflight += 1
@@ -176,10 +188,20 @@ class FunctionApp:
     async def handle_event(self, headers: dict[str, str], body: bytes) -> Response:
         """Decode, validate, dispatch one CloudEvent and map its outcome to the HTTP contract."""
         started = time.perf_counter()
-        event: CloudEvent | None = None
-        ctx: EventContext | None = None
         try:
             event = parse_http(headers, body)
+        except InvalidEvent as exc:
+            response = error_response(exc)
+            self._log(None, response.status_code, started, None, outcome="invalid", error=str(exc))
+            self._count("other", "invalid", started)
+            return response
+        with tracing.event_span(self.name, event.type, event.id, event.source, event.subject,
+                                {k: v for k in ("traceparent", "tracestate") if (v := event.extensions.get(k))}):
+            return await self._dispatch(event, started)
+
+    async def _dispatch(self, event: CloudEvent, started: float) -> Response:
+        ctx: EventContext | None = None
+        try:
             reg = self._handlers.get(event.type)
             if reg is None and self._fallback is not None:
                 ctx = EventContext(event, self, time.monotonic() + self.settings.request_deadline_s)
@@ -196,8 +218,10 @@ class FunctionApp:
             reply = await reg.handler(ctx, data)
             return await self._complete(event, reply, ctx, started)
         except Replayed as rep:
-            if event is not None:
-                self._log(event, rep.response.status_code, started, ctx, replayed=True)
+            self._log(event, rep.response.status_code, started, ctx, outcome="replayed")
+            self._count(event.type, "replayed", started)
+            if metrics.ENABLED:
+                metrics.IDEMPOTENCY.labels(self.name, "replayed").inc()
             return rep.response
         except BaseException as exc:
             if ctx is not None and ctx.claim is not None:
@@ -210,8 +234,19 @@ class FunctionApp:
             if not isinstance(exc, DvciError):
                 exc = _wrap_unexpected(exc)
             response = error_response(exc)
-            self._log(event, response.status_code, started, ctx, error=str(exc))
+            outcome = _OUTCOMES.get(response.status_code, "error")
+            if isinstance(exc, EventInProgress | ConflictingReuse) and metrics.ENABLED:
+                result = "in_progress" if response.status_code == 409 else "conflict"
+                metrics.IDEMPOTENCY.labels(self.name, result).inc()
+            self._log(event, response.status_code, started, ctx, outcome=outcome, error=str(exc))
+            self._count(event.type, outcome, started)
             return response
+
+    def _count(self, ce_type: str, outcome: str, started: float) -> None:
+        if metrics.ENABLED:
+            label = metrics.bounded_type(ce_type)
+            metrics.EVENTS.labels(self.name, label, outcome).inc()
+            metrics.EVENT_DURATION.labels(self.name, label).observe(time.perf_counter() - started)
 
     async def _complete(self, event: CloudEvent, reply: Reply | None, ctx: EventContext,
                         started: float) -> Response:
@@ -225,7 +260,9 @@ class FunctionApp:
             ctx.log_fields["reply"] = reply.type
         if ctx.claim is not None:
             await ctx.claim.complete(blob)
-        self._log(event, response.status_code, started, ctx)
+        outcome = reply.type.rsplit(".", 1)[-1] if reply is not None else "done"
+        self._log(event, response.status_code, started, ctx, outcome=outcome)
+        self._count(event.type, outcome, started)
         return response
 
     async def _ready(self) -> Response:
@@ -241,9 +278,9 @@ class FunctionApp:
                    subject: str | None = None, extensions: dict[str, str] | None = None) -> CloudEvent:
         """Emit an event produced outside a request to K_SINK; `key` fixes its id (re-emits dedupe)."""
         payload = data.model_dump(mode="json", exclude_none=True) if isinstance(data, BaseModel) else data
+        ext = {**(extensions or {}), **tracing.current_context_headers()}
         event = CloudEvent(id=derive_id(self.source, key, event_type), source=self.source, type=event_type,
-                           subject=subject, time=now_rfc3339(), extensions=dict(extensions or {}),
-                           data=payload)
+                           subject=subject, time=now_rfc3339(), extensions=ext, data=payload)
         from shared.runtime import sink
 
         await sink.emit(event, self.settings)
@@ -255,13 +292,18 @@ class FunctionApp:
                                   "duration_ms": round((time.perf_counter() - started) * 1000, 2)}
         if event is not None:
             fields.update(ce_type=event.type, ce_id=event.id, ce_source=event.source)
-            if "traceparent" in event.extensions:
-                fields["trace_id"] = event.extensions["traceparent"].split("-")[1] \
-                    if event.extensions["traceparent"].count("-") >= 3 else None
+            trace_id = tracing.trace_id()
+            if trace_id is None and event.extensions.get("traceparent", "").count("-") >= 3:
+                trace_id = event.extensions["traceparent"].split("-")[1]
+            if trace_id:
+                fields["trace_id"] = trace_id
         if ctx is not None:
             fields.update(ctx.log_fields)
         fields.update(extra)
         log.log(logging.WARNING if status >= 500 else logging.INFO, "event handled", extra=fields)
+
+
+_OUTCOMES = {400: "invalid", 409: "in_progress", 429: "rate_limited", 503: "unavailable"}
 
 
 class Replayed(Exception):

@@ -18,6 +18,10 @@ class Catalogue:
     order: list[str]
     policies: dict[str, ProviderPolicy]
     recipient_limits: dict[str, RateLimit]
+    prices: dict[str, dict[str, float]]  # provider -> encoding -> VND per segment
+
+    def price(self, provider: str, encoding: str) -> float:
+        return self.prices.get(provider, {}).get(encoding, 0.0)
 
 
 def parse(data: dict, order_override: str | None = None) -> Catalogue:
@@ -33,7 +37,9 @@ def parse(data: dict, order_override: str | None = None) -> Catalogue:
         raise ValueError(f"SMS order names providers missing from the catalogue: {', '.join(unknown)}")
     limits = {cat: RateLimit(float(v["rate"]), float(v.get("period_s", 3600)), int(v.get("burst", v["rate"])))
               for cat, v in (data.get("recipient_limits") or {}).items()}
-    return Catalogue(order, policies, limits)
+    prices = {name: {enc: float(v) for enc, v in (spec or {}).get("price_vnd", {}).items()}
+              for name, spec in (data.get("providers") or {}).items()}
+    return Catalogue(order, policies, limits, prices)
 
 
 @lru_cache(maxsize=1)

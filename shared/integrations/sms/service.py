@@ -18,6 +18,7 @@ from shared.integrations.errors import ProviderAmbiguous, ProviderRejected, Prov
 from shared.integrations.sms import FailureReason, ProviderReceipt, SmsMessage, SmsProvider, encoding
 from shared.integrations.sms.catalogue import Catalogue
 from shared.integrations.sms.numbers import InvalidNumber, normalise
+from shared.observability import metrics
 from shared.reliability.pipeline import Admission, Pipeline
 from shared.runtime.app import EventContext
 from shared.runtime.errors import ProvidersUnavailable
@@ -32,6 +33,7 @@ class Accepted:
     provider_message_id: str
     segments: int
     encoding: str
+    cost_vnd: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +95,12 @@ class SmsService:
                 receipt = await (self._resolve(ctx, provider, message) if adm.takeover
                                  else self._send_retrying(ctx, provider, message))
             except ProviderRejected as exc:
+                _count(name, "rejected")
                 adm.result = (name, "ok")  # the provider works; the message was refused
                 self._audit(adm, name, message, "rejected:" + exc.reason)
                 return Failed(message.to, FailureReason(exc.reason), exc.detail)
             except ProviderUnavailable as exc:
+                _count(name, "unavailable")
                 log.warning("provider unavailable, failing over", extra={"provider": name, "error": exc.detail})
                 remaining = candidates[candidates.index(name) + 1:]
                 if await self.pipeline.failover(adm, name, remaining) is None:
@@ -104,6 +108,7 @@ class SmsService:
                 adm.takeover = False
                 continue
             except ProviderAmbiguous as exc:
+                _count(name, "ambiguous")
                 adm.result = (name, "fail")
                 adm.ambiguous = name
                 if adm.tries >= self.pipeline.config.max_ambiguous_tries:
@@ -115,7 +120,13 @@ class SmsService:
                     retry_after=2.0) from exc
             adm.result = (name, "ok")
             self._audit(adm, name, message, "accepted")
-            return Accepted(message.to, name, receipt.provider_message_id, message.segments, message.encoding)
+            cost = message.segments * self.catalogue.price(name, message.encoding)
+            if metrics.ENABLED:
+                metrics.PROVIDER_CALLS.labels("sms", name, "ok").inc()
+                metrics.SMS_SEGMENTS.labels(name, message.encoding).inc(message.segments)
+                metrics.SMS_COST.labels(name).inc(cost)
+            return Accepted(message.to, name, receipt.provider_message_id, message.segments, message.encoding,
+                            cost)
         raise ProvidersUnavailable("no SMS provider available")
 
     async def _send_retrying(self, ctx: EventContext, provider: SmsProvider, message: SmsMessage) -> ProviderReceipt:
@@ -164,6 +175,11 @@ class SmsService:
     def _audit(adm: Admission, provider: str, message: SmsMessage, outcome: str) -> None:
         adm.audit = {"kind": "sms", "provider": provider, "ref": message.reference, "outcome": outcome,
                      "segments": message.segments}
+
+
+def _count(provider: str, result: str) -> None:
+    if metrics.ENABLED:
+        metrics.PROVIDER_CALLS.labels("sms", provider, result).inc()
 
 
 _services: dict[int, SmsService] = {}
