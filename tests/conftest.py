@@ -4,6 +4,7 @@ functions served by functions-framework's own ASGI app."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sys
 import tempfile
@@ -28,9 +29,9 @@ POLICY.write_text("""
 order: [viettel, vnpt, mobifone]
 breaker_defaults: {mode: consecutive, failure_threshold: 3, cooldown_ms: 400, probe_lease_ms: 2000}
 providers:
-  viettel: {tps: 1000, burst: 100}
-  vnpt: {tps: 1000, burst: 100}
-  mobifone: {tps: 1000, burst: 100}
+  viettel: {tps: 1000, burst: 100, price_vnd: {gsm7: 650, ucs2: 900}}
+  vnpt: {tps: 1000, burst: 100, price_vnd: {gsm7: 680, ucs2: 950}}
+  mobifone: {tps: 1000, burst: 100, price_vnd: {gsm7: 700, ucs2: 980}}
 recipient_limits:
   transactional: {rate: 5, period_s: 3600, burst: 5}
   otp: {rate: 10, period_s: 3600, burst: 10}
@@ -44,7 +45,7 @@ os.environ.update({
     "DVCI_SMS_VNPT_TIMEOUT_S": "0.5",
     "DVCI_SMS_MOBIFONE_TIMEOUT_S": "0.5",
     "DVCI_SMS_POLICY_FILE": str(POLICY),
-    "DVCI_LOG_LEVEL": "WARNING",
+    "DVCI_LOG_LEVEL": "INFO",  # every "event handled" line goes through the redaction scan
 })
 os.environ.pop("K_SINK", None)
 sys.path.insert(0, str(ROOT))
@@ -126,3 +127,37 @@ async def _close_http():
     from shared.runtime.http import close_sessions
 
     await close_sessions()
+
+
+# -- the log redaction scan: everything the suite logged through the project's formatter, and the logs
+#    of the function processes it started, must be free of phone numbers, e-mail addresses and CCCD ids.
+_LOGGED: list[str] = []
+_PII = re.compile(r"(?<![\d-])(?:\+?84|0)(?:3|5|7|8|9)\d{8}(?![\d-])|[\w.+-]+@[\w-]+\.[\w.]+|(?<![\d-])\d{12}(?![\d-])")
+
+
+def pytest_configure(config):
+    from shared.observability.logs import JsonFormatter
+
+    original = JsonFormatter.format
+
+    def capturing(self, record):
+        line = original(self, record)
+        _LOGGED.append(line)
+        return line
+
+    JsonFormatter.format = capturing  # type: ignore[method-assign]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import glob
+
+    lines = list(_LOGGED)
+    for path in glob.glob(os.path.join(os.environ.get("TMPDIR", "/tmp"), "dvci-test-*.log")):
+        with open(path, errors="replace") as fh:
+            lines += [line for line in fh if line.startswith("{")]
+    leaks = [line for line in lines if _PII.search(line)]
+    print(f"\nlog redaction scan: {len(lines)} structured log lines, {len(leaks)} with citizen data")
+    if leaks:
+        for line in leaks[:5]:
+            print("  LEAK:", _PII.sub("<pii>", line)[:300])
+        session.exitstatus = 1

@@ -124,7 +124,7 @@ async def test_breaker_is_shared_and_half_open_lets_one_probe_through(servers, s
 async def test_rate_limit_holds_across_4_processes(servers, sandbox, tmp_path):
     policy = tmp_path / "p.yaml"
     policy.write_text(POLICY.read_text().replace("order: [viettel, vnpt, mobifone]", "order: [viettel]")
-                      .replace("viettel: {tps: 1000, burst: 100}", "viettel: {tps: 50, burst: 1}"))
+                      .replace("viettel: {tps: 1000, burst: 100,", "viettel: {tps: 50, burst: 1,"))
     procs = await servers(4, DVCI_SMS_POLICY_FILE=str(policy), DVCI_RELIABILITY_MAX_RATE_WAIT_MS="200")
     stop_at = time.monotonic() + 10.5
     counts = {"ok": 0, "429": 0, "other": 0}
