@@ -11,7 +11,7 @@ app = FunctionApp("bench-floor")
 @app.on(REQUESTED, SmsSendRequested)
 async def reply(ctx: EventContext, req: SmsSendRequested) -> Reply:
     return Reply("vn.gov.dvc.sms.accepted", SmsAccepted(to=req.to, provider="none", provider_message_id=ctx.event.id,
-                                                         segments=1, encoding="gsm7"))
+                                                         segments=1, encoding="gsm7", cost_vnd=0))
 
 
 handle = app.entrypoint()
