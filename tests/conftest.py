@@ -150,6 +150,14 @@ def pytest_configure(config):
 
 def pytest_sessionfinish(session, exitstatus):
     import glob
+    import logging
+
+    from shared.observability.logs import BufferedStreamHandler
+
+    for handler in logging.getLogger().handlers:  # nothing may print after pytest's closing line
+        if isinstance(handler, BufferedStreamHandler):
+            handler.flush()
+            handler.stream = open(os.devnull, "w")
 
     lines = list(_LOGGED)
     for path in glob.glob(os.path.join(os.environ.get("TMPDIR", "/tmp"), "dvci-test-*.log")):

@@ -1,0 +1,39 @@
+# One image for every function; FUNCTION_SOURCE selects which one runs (Knative and OpenFaaS alike).
+#   docker build -t dvci/functions:0.1.0 .
+#   docker build --build-arg EXTRAS=ses,signing -t dvci/functions-heavy:0.1.0 .   (functions that need them)
+# The base image is pinned by version; pin it by digest in your registry mirror (python:3.11.10-slim@sha256:...).
+ARG PYTHON_IMAGE=python:3.11.10-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ARG EXTRAS=""
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pyproject.toml constraints.txt README.md ./
+COPY shared ./shared
+COPY functions ./functions
+COPY sandbox ./sandbox
+COPY dvci ./dvci
+RUN python -m venv /opt/venv \
+ && /opt/venv/bin/pip install -c constraints.txt ".${EXTRAS:+[$EXTRAS]}"
+
+FROM ${PYTHON_IMAGE}
+# no compilers, no pip cache, no sources beyond the functions: just the venv and the code
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY functions ./functions
+RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin dvci
+USER 10001
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PORT=8080 \
+    WORKERS=1 \
+    FUNCTION_USE_ASGI=1 \
+    FUNCTION_SIGNATURE_TYPE=http \
+    FUNCTION_TARGET=handle \
+    FUNCTION_SOURCE=functions/send_sms/main.py
+EXPOSE 8080
+# The production server `make bench` measures: functions-framework -> gunicorn + uvicorn worker, WORKERS
+# workers, on $PORT (functions-framework reads PORT, FUNCTION_TARGET, FUNCTION_SOURCE, FUNCTION_USE_ASGI).
+CMD ["functions-framework"]

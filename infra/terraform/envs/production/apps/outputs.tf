@@ -1,0 +1,3 @@
+output "resources" {
+  value = module.functions.resources
+}

@@ -1,0 +1,25 @@
+# Stage 2 of 2 (staging): the functions, Broker and Triggers of infra/knative/overlays/staging (same YAML as dvci dev).
+terraform {
+  required_version = ">= 1.6"
+  required_providers {
+    kustomization = { source = "kbst/kustomization", version = ">= 0.9" }
+  }
+  backend "kubernetes" {
+    secret_suffix = "dvci-staging-apps"
+  }
+}
+
+provider "kustomization" {
+  kubeconfig_path = var.kubeconfig
+  context         = var.kube_context
+}
+
+module "functions" {
+  source          = "../../../modules/functions"
+  overlay_path    = "${path.module}/../../../../knative/overlays/staging"
+  namespace       = var.namespace
+  image_tag       = var.image_tag
+  canary_percent  = var.canary_percent
+  stable_revision = var.stable_revision
+  max_scale       = var.max_scale
+}

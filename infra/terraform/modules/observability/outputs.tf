@@ -1,0 +1,3 @@
+output "otlp_endpoint" {
+  value = "http://otel-collector.observability:4318"
+}
