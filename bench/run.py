@@ -200,7 +200,7 @@ def main() -> int:
         results["naive"] = loadgen(naive_url, "--duration", dur, "--concurrency", str(a.concurrency), "--any-200")
         print(f"naive: {results['naive']['rate']:.0f} ev/s", flush=True)
 
-        # 4b. latency (last of the load phases: an overloaded open loop leaves a backlog behind) at a fixed arrival rate, open loop
+        # 4b. latency at a fixed arrival rate, open loop (last: an overloaded open loop leaves a backlog)
         lat = loadgen(sms_url, "--mode", "open", "--rate", str(a.rate), "--duration", dur)
         results["latency"] = lat
         print(f"latency: p99 {lat['p99_ms']:.1f} ms", flush=True)

@@ -103,7 +103,8 @@ def test_every_trigger_subscriber_exists_and_everything_dead_letters(overlay):
 def test_every_scheduled_job_has_a_pingsource(overlay):
     docs = build(overlay)
     pings = of_kind(docs, "PingSource")
-    services = {s["metadata"]["labels"]["dvci.gov.vn/function"]: s["metadata"]["name"] for s in of_kind(docs, "Service")}
+    services = {s["metadata"]["labels"]["dvci.gov.vn/function"]: s["metadata"]["name"]
+                for s in of_kind(docs, "Service")}
     for folder in function_folders():
         if "dev.knative.sources.ping" in function_app(folder).event_types:
             assert any(p["spec"]["sink"]["ref"]["name"] == services[folder] for p in pings), folder

@@ -36,7 +36,7 @@ async def test_trace_continues_from_request_into_reply_and_provider_spans(send_s
     h, b = binary(sdk_event(sms(to=number), traceparent=PARENT, tracestate="dvc=core"))
     resp = await send_sms.post("/", headers=h, content=b)
     assert resp.status_code == 200
-    version, trace_id, span_id, flags = resp.headers["ce-traceparent"].split("-")
+    _version, trace_id, span_id, _flags = resp.headers["ce-traceparent"].split("-")
     assert trace_id == "0af7651916cd43dd8448eb211c80319c" and span_id != "b7ad6b7169203331"
     finished = {s.name: s for s in spans.get_finished_spans()}
     event_span = finished["vn.gov.dvc.sms.send.requested process"]
