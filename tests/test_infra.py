@@ -246,3 +246,44 @@ def test_dockerfile_is_multistage_nonroot_and_runs_the_benchmarked_server():
     assert ":latest" not in text
     ignore = (ROOT / ".dockerignore").read_text().split()
     assert ".git" in ignore and ".venv" in ignore and "tests" in ignore
+
+
+# -- checkov ------------------------------------------------------------------------------------------
+def checkov(*args: str) -> subprocess.CompletedProcess[str]:
+    import os
+
+    binary = os.environ.get("DVCI_CHECKOV") or shutil.which("checkov")
+    if not binary or not Path(binary).exists():
+        pytest.skip("checkov not installed (make test installs it in .venv-checkov)")
+    return subprocess.run([binary, "--quiet", "--compact", "--skip-download", "--external-checks-dir",
+                           str(ROOT / "infra" / "checkov"), *args], capture_output=True, text=True, check=False,
+                          cwd=ROOT)
+
+
+def test_checkov_passes_over_infra_and_the_dockerfile():
+    for target in (["-d", "infra"], ["-f", "Dockerfile"]):
+        out = checkov(*target)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+
+
+def test_custom_policies_catch_what_builtins_miss(tmp_path):
+    (tmp_path / "bad.yaml").write_text("""
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: {name: b, namespace: dvci}
+spec: {delivery: {retry: 3}}
+---
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata: {name: s, namespace: dvci}
+spec:
+  template:
+    spec:
+      containers:
+        - image: dvci/functions:latest
+          securityContext: {runAsNonRoot: false}
+""")
+    out = checkov("-d", str(tmp_path), "--framework", "kubernetes")
+    assert out.returncode != 0
+    for check in ("CKV2_DVCI_1", "CKV2_DVCI_2", "CKV2_DVCI_3", "CKV2_DVCI_4"):
+        assert f"{check}" in out.stdout, check
