@@ -6,6 +6,8 @@
     GET    /<provider>/_sandbox/requests  {"requests": [...], "by_reference": {...},
                                            "messages_by_reference": {...}}
     DELETE /<provider>/_sandbox/requests
+    POST   /<provider>/_sandbox/receipts  {"delay_ms", "success_rate", "callback_url", "carrier"}
+    POST   /<provider>/_sandbox/receipts/send  {"reference", "status", "carrier", "part", "parts"}
 """
 
 from __future__ import annotations
@@ -48,6 +50,17 @@ class Faults:
         return faults
 
 
+@dataclass
+class ReceiptPolicy:
+    """How the simulated network reports deliveries: after `delay_ms`, `success_rate` delivered."""
+
+    delay_ms: float = 2000
+    success_rate: float = 1.0
+    callback_url: str | None = None
+    carrier: str | None = None
+    secret: str = "sandbox-dlr-secret"
+
+
 class Fault(Exception):
     """Raised by a provider handler to answer with a fault instead."""
 
@@ -64,6 +77,9 @@ class Simulator:
         self.messages: dict[str, dict[str, Any]] = {}
         self.rng = rng or random.Random()
         self.max_log = 200_000
+        self.receipts = ReceiptPolicy()
+        self.receipts_sent: list[dict[str, Any]] = []
+        self._tasks: set[asyncio.Task] = set()
 
     # -- wiring --------------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -72,6 +88,8 @@ class Simulator:
         app.router.add_delete("/_sandbox/faults", self._clear_faults)
         app.router.add_get("/_sandbox/requests", self._get_requests)
         app.router.add_delete("/_sandbox/requests", self._clear_requests)
+        app.router.add_post("/_sandbox/receipts", self._set_receipts)
+        app.router.add_post("/_sandbox/receipts/send", self._send_receipt)
         for method, path, handler in self.routes():
             app.router.add_route(method, path, self._wrap(handler))
         return app
@@ -139,7 +157,70 @@ class Simulator:
         message = {"message_id": f"{self.name}-{len(self.messages) + 1:08d}", "accepted_at": time.time(),
                    **message}
         self.messages[reference] = message
+        self._schedule_receipt(reference, message)
         return message, False
+
+    # -- delivery receipts ---------------------------------------------------------------------------
+    def _schedule_receipt(self, reference: str, message: dict[str, Any]) -> None:
+        if not self.receipts.callback_url and not self.pull_receipts:
+            return
+        status = "delivered" if self.rng.random() < self.receipts.success_rate else "failed"
+        task = asyncio.get_running_loop().create_task(self._later(reference, message, status))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _later(self, reference: str, message: dict[str, Any], status: str) -> None:
+        await asyncio.sleep(self.receipts.delay_ms / 1000)
+        await self.deliver_receipt(reference, message, status, self.receipts.carrier, 1, 0)
+
+    pull_receipts = False  # providers without callbacks keep receipts to be pulled instead
+
+    async def deliver_receipt(self, reference: str, message: dict[str, Any], status: str, carrier: str | None,
+                              part: int, parts: int) -> int | None:
+        """Push one receipt to the callback (signed), or keep it for a pull; returns the callback's status."""
+        import hashlib
+        import hmac
+
+        import aiohttp
+        import orjson
+
+        payload = self.receipt_payload(reference, message, status, carrier, part, parts)
+        self.receipts_sent.append({"reference": reference, "status": status, "payload": payload})
+        if self.pull_receipts or not self.receipts.callback_url:
+            return None
+        body = orjson.dumps(payload)
+        ts = int(time.time())
+        mac = hmac.new(self.receipts.secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+        try:
+            async with aiohttp.ClientSession() as s, s.post(
+                    self.receipts.callback_url, data=body,
+                    headers={"content-type": "application/json", "x-dvci-signature": f"t={ts},v1={mac}"}) as r:
+                return r.status
+        except aiohttp.ClientError:
+            return None
+
+    def receipt_payload(self, reference: str, message: dict[str, Any], status: str, carrier: str | None,
+                        part: int, parts: int) -> dict[str, Any]:
+        return {"reference": reference, "status": status}
+
+    async def _set_receipts(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        for k, v in body.items():
+            if k not in ReceiptPolicy.__dataclass_fields__:
+                return web.json_response({"title": "invalid receipts", "detail": f"unknown field {k}", "status": 400},
+                                         status=400, content_type="application/problem+json")
+            setattr(self.receipts, k, v)
+        return web.json_response({"receipts": asdict(self.receipts) | {"secret": "***"}})
+
+    async def _send_receipt(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        message = self.messages.get(body.get("reference", ""))
+        if message is None:
+            return web.json_response({"title": "unknown reference", "status": 404}, status=404,
+                                     content_type="application/problem+json")
+        status = await self.deliver_receipt(body["reference"], message, body.get("status", "delivered"),
+                                            body.get("carrier"), int(body.get("part", 1)), int(body.get("parts", 0)))
+        return web.json_response({"callback_status": status})
 
     # -- control API ---------------------------------------------------------------------------
     async def _set_faults(self, request: web.Request) -> web.Response:
@@ -166,4 +247,5 @@ class Simulator:
         self.requests.clear()
         self.by_reference.clear()
         self.messages.clear()
+        self.receipts_sent.clear()
         return web.json_response({"cleared": True})

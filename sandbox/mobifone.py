@@ -12,6 +12,7 @@ sandbox/README.md):
 from __future__ import annotations
 
 import re
+import time
 
 import orjson
 from aiohttp import web
@@ -58,6 +59,12 @@ class MobifoneSimulator(Simulator):
         msg, duplicate = self.accept(ref, {"to": body["to"], "brandname": body.get("brandname"), "content": text,
                                            "unicode": body.get("encoding") == "ucs2"})
         return answer(200, code="00", message_id=msg["message_id"], duplicate=duplicate)
+
+    def receipt_payload(self, reference, message, status, carrier, part, parts):  # type: ignore[no-untyped-def]
+        """MobiFone push receipt (assumed shape): per part for multipart messages."""
+        return {"message_id": message["message_id"], "client_ref": reference, "status": status,
+                "carrier": carrier or "", "part": part, "parts": parts,
+                "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
     async def status(self, request: web.Request) -> web.Response:
         if not self._authorised(request):

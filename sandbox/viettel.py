@@ -40,6 +40,7 @@ def result(message: str, code: int) -> web.Response:
 
 class ViettelSimulator(Simulator):
     name = "viettel"
+    pull_receipts = True  # no callback: failures are pulled with getFailSub
 
     def __init__(self, *, user: str = "sandbox", password: str = "sandbox",
                  templates: dict[str, list[str]] | None = None, **kw):
@@ -61,6 +62,8 @@ class ViettelSimulator(Simulator):
             return soap_fault(f"Unmarshalling Error: {exc}")
         body = root.find(f"{{{SOAP_ENV}}}Body")
         call = body[0] if body is not None and len(body) else None
+        if call is not None and call.tag == f"{{{NS}}}getFailSub":
+            return self.get_fail_sub({child.tag: (child.text or "") for child in call})
         if call is None or call.tag != f"{{{NS}}}wsCpMt":
             self.receive(None, {"operation": call.tag if call is not None else None, "error": "unknown op"})
             return soap_fault("Cannot find dispatch method for the request")
@@ -85,3 +88,17 @@ class ViettelSimulator(Simulator):
         self.accept(ref or "", {"to": fields["ReceiverID"], "brandname": fields["ServiceID"],
                                 "content": content, "unicode": fields["ContentType"] == "1"})
         return result("Insert MT_QUEUE: OK", 1)
+
+    def get_fail_sub(self, fields: dict[str, str]) -> web.Response:
+        """getFailSub(username, password, cpCode, alias, date, pageNumber, pageSize) -> failed subscribers
+        {message, receiver} of that day (the public shape names only those two fields)."""
+        if fields.get("username") != self.user or fields.get("password") != self.password:
+            inner = "<return><errCode>1</errCode><errDesc>Authenticate: fail</errDesc></return>"
+            return web.Response(text=soap_response("getFailSub", inner), content_type="text/xml", charset="utf-8")
+        page, size = int(fields.get("pageNumber") or 1), int(fields.get("pageSize") or 100)
+        failed = [r for r in self.receipts_sent if r["status"] != "delivered"]
+        chunk = failed[(page - 1) * size: page * size]
+        subs = "".join(f"<failSub><message>{escape(self.messages[r['reference']]['content'])}</message>"
+                       f"<receiver>{self.messages[r['reference']]['to']}</receiver></failSub>" for r in chunk)
+        inner = f"<return><errCode>0</errCode><total>{len(failed)}</total>{subs}</return>"
+        return web.Response(text=soap_response("getFailSub", inner), content_type="text/xml", charset="utf-8")

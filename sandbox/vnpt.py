@@ -8,6 +8,7 @@ match TEMPLATEID, "99" system busy. De-duplicates `REQID`.
 from __future__ import annotations
 
 import re
+import time
 
 import orjson
 from aiohttp import web
@@ -58,3 +59,9 @@ class VnptSimulator(Simulator):
         self.accept(ref, {"to": rqst["MOBILELIST"], "brandname": str(rqst["LABELID"]), "content": content,
                           "unicode": str(rqst["DATACODING"]) == "8"})
         return reply("0", "success")
+
+    def receipt_payload(self, reference, message, status, carrier, part, parts):  # type: ignore[no-untyped-def]
+        """VNPT push receipt (assumed shape): {"REQID", "MOBILE", "STATUS", "TELCO", "DONE_TIME"}."""
+        code = {"delivered": "DELIVRD", "failed": "UNDELIV", "expired": "EXPIRED"}.get(status, "UNKNOWN")
+        return {"REQID": reference, "MOBILE": message["to"], "STATUS": code, "TELCO": carrier or "",
+                "DONE_TIME": time.strftime("%Y-%m-%d %H:%M:%S")}

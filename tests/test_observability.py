@@ -99,7 +99,7 @@ async def test_metrics_move_with_a_scripted_sequence(send_sms, sandbox):
         "cost": sample("dvci_sms_cost_vnd_total", provider="viettel"),
         "hist": sample("dvci_event_duration_seconds_count", function="send-sms", type="vn.gov.dvc.sms.send.requested"),
     }
-    h, b = binary(sdk_event(sms(text="Hồ sơ của ông/bà đã có kết quả")))
+    h, b = binary(sdk_event(sms(text="Hồ sơ của ông/bà đã có kết quả", unsigned=False)))
     assert (await send_sms.post("/", headers=h, content=b)).json()["cost_vnd"] == 900
     await send_sms.post("/", headers=h, content=b)  # replay
     h2, b2 = binary(sdk_event(sms(to="12345")))

@@ -41,7 +41,7 @@ async def test_envelope_is_valid_soap_with_unicode_content_type():
 
 
 async def test_unicode_text_is_sent_as_content_type_1(send_sms, sandbox):
-    resp = await post(send_sms, sms(text="Hồ sơ của bạn đã được tiếp nhận"))
+    resp = await post(send_sms, sms(text="Hồ sơ của bạn đã được tiếp nhận", unsigned=False))
     assert resp.json()["encoding"] == "ucs2"
     assert sandbox["viettel"].requests[-1]["fields"]["ContentType"] == "1"
 

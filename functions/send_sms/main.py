@@ -1,33 +1,71 @@
-"""send_sms — SMS brandname through Viettel, VNPT/VinaPhone and MobiFone with failover.
+"""send_sms — SMS brandname through Viettel, VNPT/VinaPhone and MobiFone: cheapest route, failover,
+Decree 91, delivery receipts.
 
 Takes:   vn.gov.dvc.sms.send.requested  (SmsSendRequested)
+         dev.knative.sources.ping       (PingData: the advertising drain, the Viettel receipt pull)
 Replies: vn.gov.dvc.sms.accepted        (SmsAccepted)
          vn.gov.dvc.sms.failed          (SmsFailed)
-Calls:   shared.integrations.sms (SmsService: idempotency, breakers, rate limits, failover)
+         vn.gov.dvc.sms.scheduled       (SmsScheduled)
+Emits:   vn.gov.dvc.sms.delivery.updated to K_SINK (receipts), vn.gov.dvc.sms.send.requested (drain)
+Routes:  POST /dlr/vnpt, POST /dlr/mobifone  (signed delivery-receipt webhooks)
+Calls:   shared.integrations.sms (SmsService, SmsJobs)
 """
 
 from __future__ import annotations
 
-from functions.send_sms.models import ACCEPTED, FAILED, REQUESTED, SmsAccepted, SmsFailed, SmsSendRequested
-from shared.integrations.sms.service import Accepted, default_service
-from shared.integrations.sms.settings import SmsSettings
+from starlette.requests import Request
+from starlette.responses import Response
+
+from functions.send_sms.models import (
+    ACCEPTED,
+    FAILED,
+    PING,
+    REQUESTED,
+    SCHEDULED,
+    PingData,
+    SmsAccepted,
+    SmsFailed,
+    SmsScheduled,
+    SmsSendRequested,
+)
+from shared.integrations.sms.jobs import SmsJobs, run_job
+from shared.integrations.sms.service import Accepted, Scheduled, SmsRequest, default_service
 from shared.runtime import EventContext, FunctionApp, Reply
 from shared.storage.health import redis_ready
 
 app = FunctionApp("send-sms")
 app.readiness_check(redis_ready)
-settings = SmsSettings()
+jobs = SmsJobs(app)
 
 
 @app.on(REQUESTED, SmsSendRequested)
 async def send(ctx: EventContext, req: SmsSendRequested) -> Reply:
-    outcome = await default_service().send(ctx, req.to, req.text, req.category, req.brandname or settings.brandname)
+    outcome = await default_service().send(ctx, SmsRequest(
+        req.to, req.text, req.template_id, req.params, req.category, req.brandname, req.unsigned))
     if isinstance(outcome, Accepted):
         return Reply(ACCEPTED, SmsAccepted(to=outcome.to, provider=outcome.provider,
                                            provider_message_id=outcome.provider_message_id,
                                            segments=outcome.segments, encoding=outcome.encoding,  # type: ignore[arg-type]
                                            cost_vnd=outcome.cost_vnd))
+    if isinstance(outcome, Scheduled):
+        await jobs.hold(ctx, outcome.send_at)
+        return Reply(SCHEDULED, SmsScheduled(to=outcome.to, send_at=outcome.send_at))
     return Reply(FAILED, SmsFailed(to=outcome.to, reason=outcome.reason, detail=outcome.detail))
+
+
+@app.on(PING, PingData)
+async def scheduled_job(ctx: EventContext, ping: PingData) -> None:
+    ctx.log_fields.update(job=ping.job, **await run_job(jobs, ping.job))
+
+
+@app.route("/dlr/vnpt")
+async def vnpt_receipt(request: Request) -> Response:
+    return await jobs.webhook("vnpt", request)
+
+
+@app.route("/dlr/mobifone")
+async def mobifone_receipt(request: Request) -> Response:
+    return await jobs.webhook("mobifone", request)
 
 
 handle = app.entrypoint()

@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.integrations.sms import FailureReason
 
 REQUESTED = "vn.gov.dvc.sms.send.requested"
 ACCEPTED = "vn.gov.dvc.sms.accepted"
 FAILED = "vn.gov.dvc.sms.failed"
+SCHEDULED = "vn.gov.dvc.sms.scheduled"
+PING = "dev.knative.sources.ping"
 
 
 class SmsSendRequested(BaseModel):
-    """Send one SMS to a citizen."""
+    """Send one SMS to a citizen: free `text`, or a registered `template_id` with `params`."""
 
     model_config = ConfigDict(extra="forbid")
 
     to: str = Field(min_length=1, max_length=32, description="0912345678, +84912345678 or 84912345678")
-    text: str = Field(min_length=1, max_length=1600)
+    text: str | None = Field(None, min_length=1, max_length=1600)
+    template_id: str | None = Field(None, max_length=64)
+    params: dict[str, Any] | None = None
     category: Literal["transactional", "otp", "advertising"] = "transactional"
     brandname: str | None = Field(None, max_length=11)
+    unsigned: bool | None = Field(None, description="strip diacritics (default: the category's policy)")
     dossier_id: str | None = Field(None, max_length=64)
+
+    @model_validator(mode="after")
+    def text_or_template(self) -> SmsSendRequested:
+        if (self.text is None) == (self.template_id is None):
+            raise ValueError("exactly one of text or template_id is required")
+        return self
 
 
 class SmsAccepted(BaseModel):
@@ -38,3 +50,15 @@ class SmsFailed(BaseModel):
     to: str
     reason: FailureReason
     detail: str
+
+
+class SmsScheduled(BaseModel):
+    to: str
+    send_at: datetime
+    reason: str = "Decree 91/2020: advertising only between 07:00 and 22:00 (Asia/Ho_Chi_Minh)"
+
+
+class PingData(BaseModel):
+    """A PingSource tick (infra/knative): which scheduled job to run."""
+
+    job: Literal["sms-advertising-drain", "sms-viettel-receipts"]

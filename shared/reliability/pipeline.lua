@@ -125,6 +125,11 @@ end
 
 if op == 'admit' then
   local idem = KEYS[1]
+  if spec.port then
+    -- a number ported to another carrier (learnt from delivery receipts) changes the cheapest route
+    local ported = redis.call('HGET', KEYS[#KEYS], spec.port.f)
+    if ported and ported ~= spec.port.c then return {'ported', ported} end
+  end
   local rec = redis.call('HMGET', idem, 'st', 'fp', 'lease', 'tries', 'prov')
   local takeover = 0
   if rec[1] then
@@ -184,6 +189,17 @@ elseif op == 'complete' then
   redis.call('HSET', KEYS[1], 'st', 'c', 'resp', spec.resp)
   redis.call('HDEL', KEYS[1], 'lease')
   redis.call('PEXPIRE', KEYS[1], string.format('%d', spec.ttl))
+  if spec.corr then
+    -- delivery-receipt correlation: provider message id -> the event, its number and segments
+    local f = {}
+    for k, v in pairs(spec.corr.fields) do f[#f + 1] = k; f[#f + 1] = tostring(v) end
+    redis.call('HSET', KEYS[5], unpack(f))
+    redis.call('PEXPIRE', KEYS[5], string.format('%d', spec.corr.ttl))
+    if spec.corr.lookup then
+      redis.call('SET', KEYS[6], spec.corr.id, 'PX', string.format('%d', spec.corr.ttl))
+      redis.call('ZADD', KEYS[7], tostring(now), spec.corr.id)
+    end
+  end
   if spec.audit then
     local fields = {}
     for k, v in pairs(spec.audit) do fields[#fields + 1] = k; fields[#fields + 1] = tostring(v) end

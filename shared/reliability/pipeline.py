@@ -36,6 +36,27 @@ _REDIS_DOWN = (ConnectionError, TimeoutError, OSError)
 Outcome = Literal["ok", "fail"]
 
 
+class Ported(Exception):
+    """Admission found the number in the porting table under another carrier: re-rank and admit again."""
+
+    def __init__(self, carrier: str):
+        super().__init__(carrier)
+        self.carrier = carrier
+
+
+@dataclass(slots=True)
+class Correlation:
+    """What completion stores for delivery receipts (same round trip): a hash under `key`; optionally a
+    lookup key -> `id` and a pending index (providers whose reports do not carry our id)."""
+
+    key: str
+    fields: dict[str, str]
+    ttl_ms: int
+    id: str = ""
+    lookup_key: str | None = None
+    pending_key: str | None = None
+
+
 @dataclass(slots=True)
 class Admission:
     """A claimed event: the provider to call (and whether it is a half-open probe or a takeover)."""
@@ -51,6 +72,7 @@ class Admission:
     result: tuple[str, Outcome] | None = None
     ambiguous: str | None = None
     audit: dict[str, Any] = field(default_factory=dict)
+    correlation: Correlation | None = None
 
     async def complete(self, stored_response: bytes) -> None:
         await self.pipeline.complete(self, stored_response)
@@ -122,17 +144,25 @@ class Pipeline:
 
     # -- steps ---------------------------------------------------------------------------------
     async def admit(self, ctx: EventContext, providers: list[str], *,
-                    recipient: tuple[str, RateLimit] | None = None) -> Admission:
+                    recipient: tuple[str, RateLimit | None] | None = None,
+                    porting: tuple[str, str, str] | None = None) -> Admission:
         """Claim the event and pick a provider, or raise the answer (replay, 409, 400, 429, 503)."""
         event = ctx.event
         key = self.idem_key(event)
         cand_keys, cand_specs = self._candidates(providers, 4)
-        rcpt_key = self.recipient_key(recipient[0]) if recipient else key
+        limit = recipient[1] if recipient else None
+        rcpt_key = self.recipient_key(recipient[0]) if recipient and limit else key
         spec = {"fp": event.fingerprint(), "lease": self.config.lease_ms, "ttl": self.config.in_progress_ttl_ms,
                 "max_wait": self.config.max_rate_wait_ms, "providers": cand_specs,
-                "rcpt": recipient[1].lua() if recipient else None}
-        res = await self._run([key, rcpt_key, self.breaker_stream, *cand_keys], "admit", spec)
+                "rcpt": limit.lua() if limit else None,
+                "port": {"f": porting[1], "c": porting[2]} if porting else None}
+        keys = [key, rcpt_key, self.breaker_stream, *cand_keys]
+        if porting:
+            keys.append(porting[0])
+        res = await self._run(keys, "admit", spec)
         status = res[0].decode()
+        if status == "ported":
+            raise Ported(res[1].decode())
         if status == "ok":
             adm = Admission(self, key, res[1].decode(), float(res[2]), bool(res[3]), bool(res[4]), int(res[5]))
             ctx.claim = adm
@@ -187,9 +217,14 @@ class Pipeline:
 
     async def complete(self, adm: Admission, stored_response: bytes) -> None:
         breaker = self.breaker_key(adm.result[0]) if adm.result else adm.key
-        spec = {"resp": stored_response.decode(), "ttl": self.config.completed_ttl_ms,
-                "result": self._result_spec(adm), "audit": adm.audit or None}
-        res = await self._run([adm.key, self.breaker_stream, breaker, self.audit_stream], "complete", spec)
+        spec: dict[str, Any] = {"resp": stored_response.decode(), "ttl": self.config.completed_ttl_ms,
+                                 "result": self._result_spec(adm), "audit": adm.audit or None}
+        keys = [adm.key, self.breaker_stream, breaker, self.audit_stream]
+        c = adm.correlation
+        if c is not None:
+            spec["corr"] = {"fields": c.fields, "ttl": c.ttl_ms, "id": c.id, "lookup": c.lookup_key is not None}
+            keys += [c.key, c.lookup_key or c.key, c.pending_key or c.key]
+        res = await self._run(keys, "complete", spec)
         self._transitions(res[1])
 
     async def release(self, adm: Admission) -> None:

@@ -137,7 +137,10 @@ class RespClient:
             if u.password:
                 auth = (unquote(u.username), unquote(u.password)) if u.username else (unquote(u.password),)
                 await proto.send(encode(("AUTH", *auth)))
-            db = (u.path or "/0").lstrip("/") or "0"
+            if u.scheme == "unix":  # unix:///path/redis.sock?db=N
+                db = dict(p.split("=", 1) for p in u.query.split("&") if "=" in p).get("db", "0")
+            else:
+                db = (u.path or "/0").lstrip("/") or "0"
             if db != "0":
                 await proto.send(encode(("SELECT", db)))
             self._proto = proto

@@ -15,6 +15,7 @@ class FailureReason(StrEnum):
     content_too_long = "content_too_long"
     recipient_rate_limited = "recipient_rate_limited"
     no_route = "no_route"
+    outside_window = "outside_window"
     outcome_unknown = "outcome_unknown"
     provider_rejected = "provider_rejected"
 
@@ -33,6 +34,7 @@ class SmsMessage:
     reference: str
     brandname: str
     category: str
+    carrier: str = "unknown"
 
 
 @dataclass(frozen=True, slots=True)

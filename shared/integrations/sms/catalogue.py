@@ -18,10 +18,19 @@ class Catalogue:
     order: list[str]
     policies: dict[str, ProviderPolicy]
     recipient_limits: dict[str, RateLimit]
-    prices: dict[str, dict[str, float]]  # provider -> encoding -> VND per segment
+    prices: dict[str, dict[str, dict[str, dict[str, float]]]]  # provider -> carrier -> category -> encoding
 
-    def price(self, provider: str, encoding: str) -> float:
-        return self.prices.get(provider, {}).get(encoding, 0.0)
+    def price(self, provider: str, encoding: str, carrier: str = "default", category: str = "default") -> float:
+        """VND per segment; `default` stands for any carrier or category the table does not name."""
+        table = self.prices.get(provider, {})
+        by_category = table.get(carrier) or table.get("default") or {}
+        by_encoding = by_category.get(category) or by_category.get("default") or {}
+        return by_encoding.get(encoding, 0.0)
+
+    def ranked(self, providers: list[str], encoding: str, carrier: str, category: str, segments: int) -> list[str]:
+        """Cheapest first for this message; the catalogue order breaks ties."""
+        order = {p: i for i, p in enumerate(self.order)}
+        return sorted(providers, key=lambda p: (segments * self.price(p, encoding, carrier, category), order[p]))
 
 
 def parse(data: dict, order_override: str | None = None) -> Catalogue:
@@ -37,8 +46,14 @@ def parse(data: dict, order_override: str | None = None) -> Catalogue:
         raise ValueError(f"SMS order names providers missing from the catalogue: {', '.join(unknown)}")
     limits = {cat: RateLimit(float(v["rate"]), float(v.get("period_s", 3600)), int(v.get("burst", v["rate"])))
               for cat, v in (data.get("recipient_limits") or {}).items()}
-    prices = {name: {enc: float(v) for enc, v in (spec or {}).get("price_vnd", {}).items()}
-              for name, spec in (data.get("providers") or {}).items()}
+    prices: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    for name, spec in (data.get("providers") or {}).items():
+        spec = spec or {}
+        if "price_vnd" in spec:  # one price for every carrier and category
+            prices[name] = {"default": {"default": {k: float(v) for k, v in spec["price_vnd"].items()}}}
+        else:
+            prices[name] = {carrier: {cat: {k: float(v) for k, v in enc.items()} for cat, enc in cats.items()}
+                            for carrier, cats in (spec.get("prices") or {}).items()}
     return Catalogue(order, policies, limits, prices)
 
 

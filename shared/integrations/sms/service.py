@@ -9,17 +9,29 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 from tenacity.wait import wait_random_exponential
 
 from shared.integrations.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
-from shared.integrations.sms import FailureReason, ProviderReceipt, SmsMessage, SmsProvider, encoding
+from shared.integrations.sms import FailureReason, ProviderReceipt, SmsMessage, SmsProvider, decree91
 from shared.integrations.sms.catalogue import Catalogue
+from shared.integrations.sms.content import ContentRejected, prepare
 from shared.integrations.sms.numbers import InvalidNumber, normalise
+from shared.integrations.sms.receipts import (
+    CORRELATION_TTL_MS,
+    correlation_fields,
+    correlation_key,
+    failsub_digest,
+    number_field,
+    porting_key,
+)
 from shared.observability import metrics
-from shared.reliability.pipeline import Admission, Pipeline
+from shared.reliability.pipeline import Admission, Correlation, Pipeline, Ported
 from shared.runtime.app import EventContext
 from shared.runtime.errors import ProvidersUnavailable
 
@@ -34,6 +46,25 @@ class Accepted:
     segments: int
     encoding: str
     cost_vnd: float
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduled:
+    """Advertising outside the Decree 91 window: kept and sent when the window opens."""
+
+    to: str
+    send_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SmsRequest:
+    to: str
+    text: str | None = None
+    template_id: str | None = None
+    params: dict[str, Any] | None = None
+    category: str = "transactional"
+    brandname: str | None = None
+    unsigned: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,32 +86,49 @@ def recipient_id(msisdn: str, category: str) -> str:
 
 class SmsService:
     def __init__(self, providers: dict[str, SmsProvider], catalogue: Catalogue, pipeline: Pipeline,
-                 ambiguous_attempts: int = 3):
+                 ambiguous_attempts: int = 3, clock: Callable[[], datetime] | None = None):
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.providers = providers
         self.catalogue = catalogue
         self.pipeline = pipeline
         self.ambiguous_attempts = ambiguous_attempts
 
-    async def send(self, ctx: EventContext, to: str, text: str, category: str, brandname: str) -> Accepted | Failed:
+    async def send(self, ctx: EventContext, req: SmsRequest) -> Accepted | Failed | Scheduled:
         try:
-            msisdn = normalise(to)
+            msisdn = normalise(req.to)
         except InvalidNumber as exc:
-            return Failed(to, FailureReason.invalid_recipient, str(exc))
-        enc = encoding.detect(text)
-        candidates = [p for p in self.catalogue.order if len(text) <= self.providers[p].max_chars]
-        if not candidates:
+            return Failed(req.to, FailureReason.invalid_recipient, str(exc))
+        try:
+            content = prepare(text=req.text, template_id=req.template_id, params=req.params, category=req.category,
+                              brandname=req.brandname, unsigned=req.unsigned)
+        except ContentRejected as exc:
+            return Failed(msisdn.e164, FailureReason.content_rejected, str(exc))
+        if req.category == "advertising":
+            send_at = decree91.next_allowed(self.clock())
+            if send_at is not None:
+                return Scheduled(msisdn.e164, send_at)
+        able = [p for p in self.catalogue.order if len(content.text) <= self.providers[p].max_chars]
+        if not able:
             return Failed(msisdn.e164, FailureReason.content_too_long,
-                          f"{len(text)} characters exceed every provider's maximum")
-        message = SmsMessage(msisdn.e164, text, enc, encoding.segments(text, enc), reference_for(ctx),
-                             brandname, category)
-        limit = self.catalogue.recipient_limits.get(category)
-        adm = await self.pipeline.admit(
-            ctx, candidates, recipient=(recipient_id(msisdn.e164, category), limit) if limit else None)
+                          f"{len(content.text)} characters exceed every provider's maximum")
+        candidates = self.catalogue.ranked(able, content.encoding, msisdn.carrier, req.category, content.segments)
+        message = SmsMessage(msisdn.e164, content.text, content.encoding, content.segments, reference_for(ctx),
+                             content.brandname, req.category, msisdn.carrier)
+        limit = self.catalogue.recipient_limits.get(req.category)
+        recipient = (recipient_id(msisdn.e164, req.category), limit)
+        porting = (porting_key(self.pipeline.keys), number_field(msisdn.e164), msisdn.carrier)
+        try:
+            adm = await self.pipeline.admit(ctx, candidates, recipient=recipient, porting=porting)
+        except Ported as ported:  # the number moved carrier: route for the carrier it is on now
+            message = replace(message, carrier=ported.carrier)
+            candidates = self.catalogue.ranked(able, content.encoding, ported.carrier, req.category,
+                                               content.segments)
+            adm = await self.pipeline.admit(ctx, candidates, recipient=recipient)
         if adm.recipient_limited:
             return Failed(msisdn.e164, FailureReason.recipient_rate_limited,
-                          f"at most {limit.rate:g} {category} messages per {limit.period_s:g}s to one number"
+                          f"at most {limit.rate:g} {req.category} messages per {limit.period_s:g}s to one number"
                           if limit else "recipient limit")
-        ctx.log_fields["carrier"] = msisdn.carrier
+        ctx.log_fields["carrier"] = message.carrier
         return await self._deliver(ctx, adm, message, candidates)
 
     async def _deliver(self, ctx: EventContext, adm: Admission, message: SmsMessage,
@@ -119,8 +167,9 @@ class SmsService:
                     f"{name} may have received the message ({exc.detail}); retry goes to the same provider",
                     retry_after=2.0) from exc
             adm.result = (name, "ok")
-            self._audit(adm, name, message, "accepted")
-            cost = message.segments * self.catalogue.price(name, message.encoding)
+            cost = message.segments * self.catalogue.price(name, message.encoding, message.carrier, message.category)
+            self._audit(adm, name, message, "accepted", cost)
+            adm.correlation = self._correlation(ctx, name, receipt.provider_message_id, message)
             if metrics.ENABLED:
                 metrics.PROVIDER_CALLS.labels("sms", name, "ok").inc()
                 metrics.SMS_SEGMENTS.labels(name, message.encoding).inc(message.segments)
@@ -171,10 +220,22 @@ class SmsService:
         except ProviderUnavailable as exc:  # the earlier delivery may have reached it: never fail over
             raise ProviderAmbiguous(exc.provider, f"re-send refused: {exc.detail}") from exc
 
+    def _correlation(self, ctx: EventContext, provider: str, message_id: str, message: SmsMessage) -> Correlation:
+        """Stored with the completion, so a delivery receipt finds its event (no extra round trip)."""
+        keys = self.pipeline.keys
+        fields = correlation_fields(message.to, message.segments, message.carrier, ctx.event.source, ctx.event.id,
+                                    ctx.event.extensions.get("dossierid"))
+        c = Correlation(correlation_key(keys, provider, message_id), fields, CORRELATION_TTL_MS, message_id)
+        if provider == "viettel":  # getFailSub reports (receiver, message), not our RequestID
+            c.lookup_key = keys.key("sms", "dlr", "viettel", "fs", failsub_digest(message.to, message.text))
+            c.pending_key = keys.key("sms", "dlr", "viettel", "pending")
+        return c
+
     @staticmethod
-    def _audit(adm: Admission, provider: str, message: SmsMessage, outcome: str) -> None:
+    def _audit(adm: Admission, provider: str, message: SmsMessage, outcome: str, cost: float = 0.0) -> None:
         adm.audit = {"kind": "sms", "provider": provider, "ref": message.reference, "outcome": outcome,
-                     "segments": message.segments}
+                     "segments": message.segments, "carrier": message.carrier, "category": message.category,
+                     "encoding": message.encoding, "cost_vnd": cost}
 
 
 def _count(provider: str, result: str) -> None:

@@ -22,6 +22,8 @@ class ViettelSettings(BaseSettings):
     password: SecretStr = SecretStr("sandbox")
     cpcode: str = "DVC"
     timeout_s: float = 3.0
+    delivered_after_s: float = Field(600, description="Viettel reports only failures: a message with no failure "
+                                                      "reported this long after acceptance counts as delivered")
 
 
 class VnptSettings(BaseSettings):
@@ -37,6 +39,8 @@ class VnptSettings(BaseSettings):
     template_id: str = "1"
     agent_id: str = "1"
     timeout_s: float = 3.0
+    dlr_secret: SecretStr = SecretStr("sandbox-dlr-secret")
+    dlr_allow_ips: str = Field("", description="Comma-separated CIDRs allowed to post receipts unsigned")
 
 
 class MobifoneSettings(BaseSettings):
@@ -45,3 +49,5 @@ class MobifoneSettings(BaseSettings):
     url: str = "http://127.0.0.1:8900/mobifone"
     token: SecretStr = SecretStr("sandbox-token")
     timeout_s: float = 3.0
+    dlr_secret: SecretStr = SecretStr("sandbox-dlr-secret")
+    dlr_allow_ips: str = Field("", description="Comma-separated CIDRs allowed to post receipts unsigned")

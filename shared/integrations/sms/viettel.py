@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, unescape
 
 from shared.integrations import transport
 from shared.integrations.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
@@ -74,6 +74,23 @@ class ViettelSms:
                 raise ProviderUnavailable(self.name, f"result={result.group(1).decode()}: {text}")
             raise ProviderRejected(self.name, classify_rejection(text), f"result={result.group(1).decode()}: {text}")
         return ProviderReceipt(self.name, message.reference)
+
+    async def fail_subs(self, day: str, page: int = 1, page_size: int = 500) -> tuple[int, list[tuple[str, str]]]:
+        """getFailSub for `day` (YYYYMMDD... as the CMS expects): (total, [(receiver, message)])."""
+        s = self.settings
+        body = envelope("getFailSub", [("username", s.user), ("password", s.password.get_secret_value()),
+                                       ("cpCode", s.cpcode), ("alias", ""), ("date", day),
+                                       ("pageNumber", str(page)), ("pageSize", str(page_size))])
+        status, payload = await transport.request(self.name, "POST", s.url, body=body,
+                                                  headers={"content-type": "text/xml; charset=utf-8"},
+                                                  timeout_s=max(5.0, s.timeout_s))
+        code = re.search(rb"<errCode>(-?\d+)</errCode>", payload)
+        if status != 200 or code is None or code.group(1) != b"0":
+            raise ProviderUnavailable(self.name, f"getFailSub failed (HTTP {status})")
+        total = re.search(rb"<total>(\d+)</total>", payload)
+        subs = [(unescape(r.decode()), unescape(m.decode())) for m, r in
+                re.findall(rb"<failSub><message>(.*?)</message><receiver>(.*?)</receiver></failSub>", payload, re.S)]
+        return (int(total.group(1)) if total else len(subs)), subs
 
     async def status(self, message: SmsMessage) -> ProviderReceipt | None:
         raise ProviderAmbiguous(self.name, "wsCpMt has no status query; re-send with the same RequestID")

@@ -1,0 +1,33 @@
+-- One delivery receipt: correlate to the accepted message, de-duplicate, never regress, aggregate parts,
+-- learn number porting. KEYS[1] = correlation hash, KEYS[2] = porting hash.
+-- ARGV: status, part, parts (0 = from the correlation), carrier ('' = unknown), ttl ms
+local status, part, parts, carrier, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local rank = {sent = 0, unknown = 1, delivered = 2, failed = 2, expired = 2}
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'uncorrelated'} end
+if redis.call('HSETNX', KEYS[1], 'r:' .. part .. ':' .. status, '1') == 0 then return {'duplicate'} end
+local previous = redis.call('HGET', KEYS[1], 'p:' .. part)
+if previous and rank[previous] >= rank[status] then return {'stale', previous} end
+redis.call('HSET', KEYS[1], 'p:' .. part, status)
+local c = redis.call('HMGET', KEYS[1], 'segments', 'carrier', 'emitted', 'to')
+if parts == 0 then parts = tonumber(c[1] or '1') end
+if carrier ~= '' and c[2] and carrier ~= c[2] and c[4] then
+  -- the number was ported: remember its carrier (field: the same digest admission looks up)
+  redis.call('HSET', KEYS[2], string.sub(redis.sha1hex('rcpt:' .. c[4]), 1, 24), carrier)
+  redis.call('HSET', KEYS[1], 'carrier', carrier)
+end
+local agg, delivered = nil, 0
+for i = 1, parts do
+  local s = redis.call('HGET', KEYS[1], 'p:' .. i)
+  if s == 'failed' or s == 'expired' then agg = s end
+  if s == 'delivered' then delivered = delivered + 1 end
+end
+if not agg then
+  if delivered == parts then agg = 'delivered'
+  elseif parts == 1 then agg = status
+  else return {'partial', tostring(delivered), tostring(parts)} end
+end
+local emitted = c[3]
+if emitted and rank[emitted] >= rank[agg] then return {'stale', emitted} end
+redis.call('HSET', KEYS[1], 'emitted', agg)
+redis.call('PEXPIRE', KEYS[1], ttl)
+return {'emit', agg, c[4] or '', carrier ~= '' and carrier or (c[2] or '')}
