@@ -93,9 +93,15 @@ async def _emit(args: argparse.Namespace) -> int:
             raise SystemExit(f"dvci: broker refused the event: HTTP {status} {body.decode(errors='replace')}")
         print(f"emitted {event.type} id={event.id}")
         chain = await client.follow(session, base, event, args.wait)
-    for rec in chain[1:]:
-        print(f"<- {rec['type']} id={rec['id']}")
-        _print(rec["data"])
+        for rec in chain[1:]:
+            print(f"<- {rec['type']} id={rec['id']}")
+            _print(rec["data"])
+        accepted = {r["data"]["provider_message_id"] for r in chain if r["type"] == "vn.gov.dvc.sms.accepted"}
+        if accepted and args.receipts:
+            print("   waiting for the delivery receipt...", flush=True)
+            for rec in await client.receipts_for(session, base, accepted, args.wait):
+                print(f"<- {rec['type']} id={rec['id']}")
+                _print(rec["data"])
     for rec in chain:
         for d in rec["deliveries"]:
             codes = ",".join(str(a["status"]) for a in d["attempts"])
@@ -213,6 +219,39 @@ def cmd_breaker(args: argparse.Namespace) -> int:
     return asyncio.run(_breaker(args))
 
 
+async def _sms(args: argparse.Namespace) -> int:
+    import redis.asyncio as aioredis
+
+    from dvci import client
+    from shared.integrations.sms.report import parse_since, spend
+    from shared.storage.redis import Keys
+
+    try:
+        since = parse_since(args.since)
+    except ValueError as exc:
+        raise SystemExit(f"dvci: {exc}") from None
+    redis = aioredis.Redis.from_url(client.redis_url())
+    try:
+        rows = await spend(redis, Keys(client.env_name()), since)
+    finally:
+        await redis.aclose()
+    if args.json:
+        _print(rows)
+        return 0
+    print(f"SMS spend over the last {args.since}")
+    print(f"{'PROVIDER':10}  {'CARRIER':13}  {'MESSAGES':>8}  {'SEGMENTS':>8}  {'VND':>12}")
+    for r in rows:
+        print(f"{r['provider']:10}  {r['carrier']:13}  {r['messages']:>8}  {r['segments']:>8}  {r['cost_vnd']:>12,.0f}")
+    total = sum(r["cost_vnd"] for r in rows)
+    print(f"{'total':10}  {'':13}  {sum(r['messages'] for r in rows):>8}  {sum(r['segments'] for r in rows):>8}  "
+          f"{total:>12,.0f}")
+    return 0
+
+
+def cmd_sms(args: argparse.Namespace) -> int:
+    return asyncio.run(_sms(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dvci", description="DVC Integrations command line")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -237,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--source", default="/dvci/cli")
     e.add_argument("--id", default=None)
     e.add_argument("--wait", type=float, default=15.0, help="seconds to wait for replies")
+    e.add_argument("--no-receipts", dest="receipts", action="store_false",
+                   help="do not wait for the SMS delivery receipt")
     e.set_defaults(fn=cmd_emit)
 
     q = sub.add_parser("dlq", help="dead letters: list, show, replay, purge")
@@ -265,6 +306,13 @@ def build_parser() -> argparse.ArgumentParser:
         bv.add_argument("name", help="kind.provider, e.g. sms.viettel")
         bv.add_argument("--by")
     b.set_defaults(fn=cmd_breaker)
+
+    m = sub.add_parser("sms", help="SMS reports")
+    ms = m.add_subparsers(dest="sms_cmd", required=True)
+    mc = ms.add_parser("cost", help="spend and messages by provider and carrier")
+    mc.add_argument("--since", default="24h", help="e.g. 24h, 7d, 30m")
+    mc.add_argument("--json", action="store_true")
+    m.set_defaults(fn=cmd_sms)
     return p
 
 

@@ -68,6 +68,21 @@ async def follow(session: aiohttp.ClientSession, base: str, event: CloudEvent, w
     return seen
 
 
+async def receipts_for(session: aiohttp.ClientSession, base: str, message_ids: set[str], wait_s: float
+                       ) -> list[dict[str, Any]]:
+    """`vn.gov.dvc.sms.delivery.updated` events (emitted to the broker by send_sms) for these messages."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        async with session.get(f"{base}_broker/events",
+                               params={"type": "vn.gov.dvc.sms.delivery.updated", "limit": "500"}) as resp:
+            events = (await resp.json())["events"]
+        found = [e for e in events if (e.get("data") or {}).get("provider_message_id") in message_ids]
+        if found and all(e["data"]["status"] in ("delivered", "failed", "expired") for e in found):
+            return found
+        await asyncio.sleep(0.25)
+    return []
+
+
 async def _chain(session: aiohttp.ClientSession, base: str, event_id: str, source: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     frontier = [(event_id, source)]

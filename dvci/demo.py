@@ -33,6 +33,12 @@ async def run_demo(base: str) -> int:
         accepted = [e for e in chain if e["type"] == "vn.gov.dvc.sms.accepted"]
         if accepted:
             _show(f"[demo 1] <- vn.gov.dvc.sms.accepted id={accepted[0]['id']}", accepted[0]["data"])
+            receipts = await client.receipts_for(session, base, {accepted[0]["data"]["provider_message_id"]}, 20)
+            if receipts:
+                _show(f"[demo 1] <- vn.gov.dvc.sms.delivery.updated id={receipts[0]['id']}", receipts[0]["data"])
+            else:
+                ok = False
+                print("[demo 1] FAILED: no delivery receipt", flush=True)
         else:
             ok = False
             print(f"[demo 1] FAILED: no accepted reply; saw {[e['type'] for e in chain]}", flush=True)

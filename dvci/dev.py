@@ -74,6 +74,8 @@ class DevStack:
     redis_url: str | None = None
     env: str = "dev"
     extra_env: dict[str, str] = field(default_factory=dict)
+    ping_interval_s: float = 3.0  # dev runs every PingSource this often, not on its cron (quick feedback)
+    receipt_delay_ms: float = 1500
     functions: dict[str, FunctionProcess] = field(default_factory=dict)
     broker: Broker | None = None
     _runners: list[web.AppRunner] = field(default_factory=list)
@@ -86,7 +88,8 @@ class DevStack:
         await self._serve(sandbox_app(), self.sandbox_port)
         manifests = mf.load(self.manifests_dir)
         base_env = {**os.environ, "REDIS_URL": self.redis_url, "DVCI_ENV": self.env,
-                    "K_SINK": f"http://127.0.0.1:{self.port}/", **provider_env(sandbox), **self.extra_env}
+                    "K_SINK": f"http://127.0.0.1:{self.port}/", "DVCI_SMS_VIETTEL_DELIVERED_AFTER_S": "2",
+                    **provider_env(sandbox), **self.extra_env}
         for i, name in enumerate(sorted(manifests.services)):
             self.functions[name] = FunctionProcess(name, manifests.function_folder(name), self.port + 1 + i,
                                                    base_env)
@@ -97,7 +100,9 @@ class DevStack:
         self.broker = Broker(routes)
         await self._serve(self._broker_app(), self.port)
         await self.wait_ready()
+        await self._wire_receipts(sandbox)
         self._watch = asyncio.get_running_loop().create_task(self._supervise())
+        self._pings = [asyncio.get_running_loop().create_task(self._ping(p)) for p in manifests.pingsources]
         STATE_FILE.parent.mkdir(exist_ok=True)
         STATE_FILE.write_bytes(orjson.dumps({
             "redis_url": self.redis_url, "broker": f"http://127.0.0.1:{self.port}/", "sandbox": sandbox,
@@ -175,6 +180,41 @@ class DevStack:
                         raise RuntimeError(f"{fp.service} not ready after {timeout}s: see .dvci/{fp.service}.log")
                     await asyncio.sleep(0.1)
 
+    async def _wire_receipts(self, sandbox: str) -> None:
+        """Point the sandboxes' delivery receipts at send_sms's webhooks (Viettel's are pulled)."""
+        sms = self.functions.get("send-sms")
+        if sms is None:
+            return
+        async with aiohttp.ClientSession() as session:
+            for provider in ("vnpt", "mobifone"):
+                body = {"callback_url": f"{sms.url}dlr/{provider}", "delay_ms": self.receipt_delay_ms}
+                async with session.post(f"{sandbox}/{provider}/_sandbox/receipts", json=body) as resp:
+                    resp.raise_for_status()
+            async with session.post(f"{sandbox}/viettel/_sandbox/receipts", json={"delay_ms": 0}) as resp:
+                resp.raise_for_status()
+
+    async def _ping(self, source: dict[str, Any]) -> None:
+        """A PingSource: its event, straight to its sink, every `ping_interval_s` (not its cron) in dev."""
+        from dvci.broker import http_post
+        from shared.runtime.events import CloudEvent, now_rfc3339
+
+        meta, spec = source["metadata"], source["spec"]
+        url = self._resolve(spec["sink"])
+        if url is None:
+            return
+        data = orjson.loads(spec["data"]) if spec.get("contentType", "").endswith("json") else spec.get("data")
+        n = 0
+        while not self._stopping:
+            await asyncio.sleep(self.ping_interval_s)
+            n += 1
+            event = CloudEvent(id=f"{meta['name']}-{int(time.time())}-{n}", type="dev.knative.sources.ping",
+                               source=f"/apis/v1/namespaces/{meta.get('namespace', 'dvci')}/pingsources/"
+                                      f"{meta['name']}",
+                               time=now_rfc3339(), data=data)
+            status, _body, _ = await http_post(url, event, 30.0)
+            if status is None or status >= 300:
+                log.warning("ping not accepted", extra={"pingsource": meta["name"], "status": status})
+
     async def _supervise(self) -> None:
         while not self._stopping:
             for fp in self.functions.values():
@@ -189,6 +229,8 @@ class DevStack:
         self._stopping = True
         if self._watch:
             self._watch.cancel()
+        for task in getattr(self, "_pings", []):
+            task.cancel()
         for fp in self.functions.values():
             if fp.proc and fp.proc.returncode is None:
                 fp.proc.send_signal(signal.SIGTERM)

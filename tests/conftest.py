@@ -93,11 +93,15 @@ async def sandbox_server():
 
 @pytest.fixture
 async def sandbox(sandbox_server):
+    from sandbox.base import ReceiptPolicy
+
     for sim in sandbox_server.values():
         sim.faults = None
         sim.requests.clear()
         sim.by_reference.clear()
         sim.messages.clear()
+        sim.receipts = ReceiptPolicy()
+        sim.receipts_sent.clear()
     yield sandbox_server
 
 

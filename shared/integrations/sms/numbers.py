@@ -42,6 +42,8 @@ def normalise(raw: str) -> Msisdn:
         digits = digits[1:]
     if digits.startswith("0084"):
         digits = digits[2:]
+    if not digits:
+        raise InvalidNumber("number is empty")
     if not digits.isdigit():
         raise InvalidNumber("number contains characters other than digits, spaces, dots, dashes or a leading +")
     if digits.startswith("84") and len(digits) in (11, 12):
