@@ -46,8 +46,21 @@ async def test_unicode_text_is_sent_as_content_type_1(send_sms, sandbox):
     assert sandbox["viettel"].requests[-1]["fields"]["ContentType"] == "1"
 
 
-async def test_result_0_template_mismatch_is_failed_content_rejected(send_sms, sandbox):
+async def test_text_matching_no_registered_template_fails_before_any_provider(send_sms, sandbox):
     resp = await post(send_sms, sms(text="Free text not matching a template", brandname="DVCCSKH"))
+    assert resp.status_code == 200 and resp.headers["ce-type"] == "vn.gov.dvc.sms.failed"
+    assert resp.json()["reason"] == "content_rejected"
+    assert all(sim.requests == [] for sim in sandbox.values())
+
+
+async def test_result_0_template_mismatch_is_failed_content_rejected(send_sms, sandbox):
+    sandbox["viettel"].templates = {"DVCTEST": [r"Only this text"]}  # registered at Viettel, unknown to us
+    try:
+        resp = await post(send_sms, sms(text="Some other text"))
+    finally:
+        from sandbox.viettel import registered_templates
+
+        sandbox["viettel"].templates = registered_templates()
     assert resp.status_code == 200
     assert resp.headers["ce-type"] == "vn.gov.dvc.sms.failed"
     body = resp.json()
@@ -57,7 +70,7 @@ async def test_result_0_template_mismatch_is_failed_content_rejected(send_sms, s
 
 
 async def test_matching_template_is_accepted(send_sms, sandbox):
-    resp = await post(send_sms, sms(text="Ho so H29-1 da duoc tiep nhan.", brandname="DVCCSKH"))
+    resp = await post(send_sms, sms(text="Ho so H29-1 da duoc tiep nhan. Cam on.", brandname="DVCCSKH"))
     assert resp.headers["ce-type"] == "vn.gov.dvc.sms.accepted"
 
 

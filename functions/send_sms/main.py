@@ -2,10 +2,12 @@
 Decree 91, delivery receipts.
 
 Takes:   vn.gov.dvc.sms.send.requested  (SmsSendRequested)
+         vn.gov.dvc.sms.bulk.requested  (SmsBulkRequested: up to 1,000 recipients)
          dev.knative.sources.ping       (PingData: the advertising drain, the Viettel receipt pull)
 Replies: vn.gov.dvc.sms.accepted        (SmsAccepted)
          vn.gov.dvc.sms.failed          (SmsFailed)
          vn.gov.dvc.sms.scheduled       (SmsScheduled)
+         vn.gov.dvc.sms.bulk.completed  (SmsBulkCompleted: one result per recipient)
 Emits:   vn.gov.dvc.sms.delivery.updated to K_SINK (receipts), vn.gov.dvc.sms.send.requested (drain)
 Routes:  POST /dlr/vnpt, POST /dlr/mobifone  (signed delivery-receipt webhooks)
 Calls:   shared.integrations.sms (SmsService, SmsJobs)
@@ -18,12 +20,17 @@ from starlette.responses import Response
 
 from functions.send_sms.models import (
     ACCEPTED,
+    BULK_COMPLETED,
+    BULK_REQUESTED,
     FAILED,
     PING,
     REQUESTED,
     SCHEDULED,
+    BulkResult,
     PingData,
     SmsAccepted,
+    SmsBulkCompleted,
+    SmsBulkRequested,
     SmsFailed,
     SmsScheduled,
     SmsSendRequested,
@@ -51,6 +58,19 @@ async def send(ctx: EventContext, req: SmsSendRequested) -> Reply:
         await jobs.hold(ctx, outcome.send_at)
         return Reply(SCHEDULED, SmsScheduled(to=outcome.to, send_at=outcome.send_at))
     return Reply(FAILED, SmsFailed(to=outcome.to, reason=outcome.reason, detail=outcome.detail))
+
+
+@app.on(BULK_REQUESTED, SmsBulkRequested)
+async def send_bulk(ctx: EventContext, req: SmsBulkRequested) -> Reply:
+    items = await default_service().send_bulk(
+        ctx, [(r.to, r.params) for r in req.recipients],
+        SmsRequest("", req.text, req.template_id, req.params, req.category, req.brandname, req.unsigned))
+    results = [BulkResult(to=i.to, status=i.status, provider=i.provider,  # type: ignore[arg-type]
+                          provider_message_id=i.provider_message_id, segments=i.segments, cost_vnd=i.cost_vnd,
+                          reason=i.reason, detail=i.detail) for i in items]
+    accepted = sum(r.status == "accepted" for r in results)
+    return Reply(BULK_COMPLETED, SmsBulkCompleted(total=len(results), accepted=accepted, failed=len(results) - accepted,
+                                                  cost_vnd=sum(r.cost_vnd for r in results), results=results))
 
 
 @app.on(PING, PingData)

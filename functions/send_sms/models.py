@@ -14,6 +14,8 @@ ACCEPTED = "vn.gov.dvc.sms.accepted"
 FAILED = "vn.gov.dvc.sms.failed"
 SCHEDULED = "vn.gov.dvc.sms.scheduled"
 PING = "dev.knative.sources.ping"
+BULK_REQUESTED = "vn.gov.dvc.sms.bulk.requested"
+BULK_COMPLETED = "vn.gov.dvc.sms.bulk.completed"
 
 
 class SmsSendRequested(BaseModel):
@@ -56,6 +58,52 @@ class SmsScheduled(BaseModel):
     to: str
     send_at: datetime
     reason: str = "Decree 91/2020: advertising only between 07:00 and 22:00 (Asia/Ho_Chi_Minh)"
+
+
+class BulkRecipient(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(min_length=1, max_length=32)
+    params: dict[str, Any] | None = None
+
+
+class SmsBulkRequested(BaseModel):
+    """The same text (or template, with per-recipient params) to up to 1,000 recipients."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipients: list[BulkRecipient] = Field(min_length=1, max_length=1000)
+    text: str | None = Field(None, min_length=1, max_length=1600)
+    template_id: str | None = Field(None, max_length=64)
+    params: dict[str, Any] | None = None
+    category: Literal["transactional", "otp", "advertising"] = "transactional"
+    brandname: str | None = Field(None, max_length=11)
+    unsigned: bool | None = None
+
+    @model_validator(mode="after")
+    def text_or_template(self) -> SmsBulkRequested:
+        if (self.text is None) == (self.template_id is None):
+            raise ValueError("exactly one of text or template_id is required")
+        return self
+
+
+class BulkResult(BaseModel):
+    to: str
+    status: Literal["accepted", "failed"]
+    provider: str | None = None
+    provider_message_id: str | None = None
+    segments: int = 0
+    cost_vnd: float = 0.0
+    reason: FailureReason | None = None
+    detail: str | None = None
+
+
+class SmsBulkCompleted(BaseModel):
+    total: int
+    accepted: int
+    failed: int
+    cost_vnd: float
+    results: list[BulkResult]
 
 
 class PingData(BaseModel):

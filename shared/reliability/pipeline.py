@@ -191,10 +191,11 @@ class Pipeline:
             f"no {self.kind} provider available (breakers open: {', '.join(providers)})",
             retry_after=max(1.0, float(res[1]) / 1000))
 
-    async def failover(self, adm: Admission, failed: str, remaining: list[str]) -> str | None:
-        """Record `failed` as definitively failed and claim the next provider; None when none is left."""
+    async def failover(self, adm: Admission, failed: str, remaining: list[str], *, count: bool = True) -> str | None:
+        """Record `failed` as definitively failed (once per call: `count`) and claim the next provider;
+        None when none is left."""
         cand_keys, cand_specs = self._candidates(remaining, 5)
-        spec = {"failed": {"name": failed, "count": 1, "outcome": "fail",
+        spec = {"failed": {"name": failed, "count": 1 if count else 0, "outcome": "fail",
                            "policy": self.policies[failed].breaker.lua()},
                 "max_wait": self.config.max_rate_wait_ms, "lease": self.config.lease_ms,
                 "providers": cand_specs}

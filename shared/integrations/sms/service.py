@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 from tenacity.wait import wait_random_exponential
 
@@ -32,8 +33,9 @@ from shared.integrations.sms.receipts import (
 )
 from shared.observability import metrics
 from shared.reliability.pipeline import Admission, Correlation, Pipeline, Ported
-from shared.runtime.app import EventContext
+from shared.runtime.app import EventContext, Replayed, stored
 from shared.runtime.errors import ProvidersUnavailable
+from shared.runtime.events import CloudEvent
 
 log = logging.getLogger("dvci.sms")
 
@@ -68,6 +70,29 @@ class SmsRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class BulkItem:
+    """One recipient's outcome in a bulk send."""
+
+    index: int
+    to: str
+    status: str  # accepted | failed
+    provider: str | None = None
+    provider_message_id: str | None = None
+    segments: int = 0
+    cost_vnd: float = 0.0
+    reason: str | None = None
+    detail: str | None = None
+
+
+@dataclass(slots=True)
+class _Child:
+    ctx: EventContext
+    adm: Admission
+    message: SmsMessage
+    candidates: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Failed:
     to: str
     reason: FailureReason
@@ -94,6 +119,13 @@ class SmsService:
         self.ambiguous_attempts = ambiguous_attempts
 
     async def send(self, ctx: EventContext, req: SmsRequest) -> Accepted | Failed | Scheduled:
+        outcome = await self._admit(ctx, req)
+        if isinstance(outcome, _Child):
+            return await self._deliver(ctx, outcome.adm, outcome.message, outcome.candidates)
+        return outcome
+
+    async def _admit(self, ctx: EventContext, req: SmsRequest) -> _Child | Failed | Scheduled:
+        """Everything before the provider call: number, content, Decree 91, route, admission."""
         try:
             msisdn = normalise(req.to)
         except InvalidNumber as exc:
@@ -129,7 +161,108 @@ class SmsService:
                           f"at most {limit.rate:g} {req.category} messages per {limit.period_s:g}s to one number"
                           if limit else "recipient limit")
         ctx.log_fields["carrier"] = message.carrier
-        return await self._deliver(ctx, adm, message, candidates)
+        return _Child(ctx, adm, message, candidates)
+
+    # -- bulk ----------------------------------------------------------------------------------------
+    async def send_bulk(self, ctx: EventContext, recipients: list[tuple[str, dict[str, Any] | None]],
+                        base: SmsRequest, concurrency: int = 64) -> list[BulkItem]:
+        """Every recipient is its own idempotent send (child id `<event id>#<index>`); recipients routed to
+        Viettel go out in wsCpMt4 calls of up to 100. A redelivered bulk replays finished recipients and
+        retries only the rest; a transient failure of any recipient raises for the broker to retry."""
+        sem = asyncio.Semaphore(concurrency)
+        items: dict[int, BulkItem] = {}
+        children: dict[int, _Child] = {}
+
+        async def admit(i: int, to: str, params: dict[str, Any] | None) -> None:
+            async with sem:
+                req = replace(base, to=to, params={**(base.params or {}), **(params or {})} or None)
+                event = CloudEvent(id=f"{ctx.event.id}#{i}", source=ctx.event.source, type=ctx.event.type,
+                                   extensions=ctx.event.extensions,
+                                   data={"to": to, "text": req.text, "template_id": req.template_id,
+                                         "params": req.params, "category": req.category, "brandname": req.brandname})
+                cctx = EventContext(event, ctx.app, ctx.deadline)
+                try:
+                    outcome = await self._admit(cctx, req)
+                except Replayed as rep:
+                    items[i] = BulkItem(**orjson.loads(rep.response.body))
+                    return
+                if isinstance(outcome, _Child):
+                    children[i] = outcome
+                elif isinstance(outcome, Failed):
+                    items[i] = BulkItem(i, outcome.to, "failed", reason=outcome.reason, detail=outcome.detail)
+                else:
+                    items[i] = BulkItem(i, outcome.to, "failed", reason=FailureReason.outside_window,
+                                        detail=f"advertising may be sent from {outcome.send_at.isoformat()}")
+                if cctx.claim is not None and i in items:  # a recipient-limited outcome holds a claim
+                    await cctx.claim.complete(_blob(items[i]))
+
+        try:
+            await asyncio.gather(*(admit(i, to, params) for i, (to, params) in enumerate(recipients)))
+            batched = [i for i, c in children.items() if c.adm.provider == "viettel" and not c.adm.takeover
+                       and hasattr(self.providers["viettel"], "send_many")]
+            groups: dict[tuple[str, str], list[int]] = {}
+            for i in batched:
+                groups.setdefault((children[i].message.brandname, children[i].message.encoding), []).append(i)
+            tasks = [self._batch(children, chunk, items) for idx in groups.values()
+                     for chunk in (idx[k:k + 100] for k in range(0, len(idx), 100))]
+            singles = [i for i in children if i not in batched]
+
+            async def single(i: int) -> None:
+                async with sem:
+                    c = children[i]
+                    items[i] = _item(i, await self._deliver(c.ctx, c.adm, c.message, c.candidates))
+
+            await asyncio.gather(*tasks, *(single(i) for i in singles))
+        except BaseException as exc:
+            for i, c in children.items():  # finished recipients keep their outcome; the rest run again
+                if i in items:
+                    await c.adm.complete(_blob(items[i]))
+                else:
+                    await c.adm.release(exc)
+            raise
+        for i, c in children.items():
+            await c.adm.complete(_blob(items[i]))
+        return [items[i] for i in range(len(recipients))]
+
+    async def _batch(self, children: dict[int, _Child], chunk: list[int], items: dict[int, BulkItem]) -> None:
+        viettel: Any = self.providers["viettel"]
+        msgs = [children[i].message for i in chunk]
+        try:
+            results = await viettel.send_many(msgs)
+        except ProviderUnavailable:
+            _count("viettel", "unavailable")
+            for n, i in enumerate(chunk):  # nothing was sent: each recipient fails over on its own
+                c = children[i]
+                rest = c.candidates[c.candidates.index("viettel") + 1:]
+                # one refused call is one failure for the breaker, however many recipients it carried
+                if await self.pipeline.failover(c.adm, "viettel", rest, count=n == 0) is None:
+                    raise
+                items[i] = _item(i, await self._deliver(c.ctx, c.adm, c.message, c.candidates))
+            return
+        except ProviderAmbiguous as exc:
+            _count("viettel", "ambiguous")
+            for n, i in enumerate(chunk):
+                children[i].adm.ambiguous = "viettel"
+                children[i].adm.result = ("viettel", "fail") if n == 0 else None
+            raise ProvidersUnavailable(f"viettel may have received {len(chunk)} message(s) ({exc.detail}); "
+                                       "the retry goes to viettel with the same references", retry_after=2.0) from exc
+        for i in chunk:
+            c, r = children[i], results[children[i].message.reference]
+            c.adm.result = ("viettel", "ok")
+            if isinstance(r, ProviderRejected):
+                _count("viettel", "rejected")
+                items[i] = BulkItem(i, c.message.to, "failed", "viettel", reason=r.reason, detail=r.detail)
+                continue
+            cost = c.message.segments * self.catalogue.price("viettel", c.message.encoding, c.message.carrier,
+                                                             c.message.category)
+            self._audit(c.adm, "viettel", c.message, "accepted", cost)
+            c.adm.correlation = self._correlation(c.ctx, "viettel", r.provider_message_id, c.message)
+            if metrics.ENABLED:
+                metrics.PROVIDER_CALLS.labels("sms", "viettel", "ok").inc()
+                metrics.SMS_SEGMENTS.labels("viettel", c.message.encoding).inc(c.message.segments)
+                metrics.SMS_COST.labels("viettel").inc(cost)
+            items[i] = BulkItem(i, c.message.to, "accepted", "viettel", r.provider_message_id, c.message.segments,
+                                cost)
 
     async def _deliver(self, ctx: EventContext, adm: Admission, message: SmsMessage,
                        candidates: list[str]) -> Accepted | Failed:
@@ -236,6 +369,18 @@ class SmsService:
         adm.audit = {"kind": "sms", "provider": provider, "ref": message.reference, "outcome": outcome,
                      "segments": message.segments, "carrier": message.carrier, "category": message.category,
                      "encoding": message.encoding, "cost_vnd": cost}
+
+
+def _blob(item: BulkItem) -> bytes:
+    """A recipient's outcome in the idempotency record's format (replayed on a redelivered bulk)."""
+    return stored(200, {}, orjson.dumps(item))
+
+
+def _item(index: int, outcome: Accepted | Failed) -> BulkItem:
+    if isinstance(outcome, Accepted):
+        return BulkItem(index, outcome.to, "accepted", outcome.provider, outcome.provider_message_id,
+                        outcome.segments, outcome.cost_vnd)
+    return BulkItem(index, outcome.to, "failed", reason=outcome.reason, detail=outcome.detail)
 
 
 def _count(provider: str, result: str) -> None:

@@ -75,6 +75,41 @@ class ViettelSms:
             raise ProviderRejected(self.name, classify_rejection(text), f"result={result.group(1).decode()}: {text}")
         return ProviderReceipt(self.name, message.reference)
 
+    async def send_many(self, messages: list[SmsMessage]) -> dict[str, ProviderReceipt | ProviderRejected]:
+        """wsCpMt4: several recipients in one call (one brandname, one encoding); per message a receipt
+        or a rejection, keyed by reference. Raises ProviderUnavailable / ProviderAmbiguous for the call."""
+        s, first = self.settings, messages[0]
+        inner = "".join(f"<msg><msgId>{escape(m.reference)}</msgId><receiver>{m.to}</receiver>"
+                        f"<message>{escape(m.text)}</message></msg>" for m in messages)
+        head = envelope("wsCpMt4", [
+            ("user", s.user), ("password", s.password.get_secret_value()), ("CPCode", s.cpcode),
+            ("requestID", first.reference), ("serviceID", first.brandname), ("commandCode", "bulksms"),
+            ("contentType", "1" if first.encoding == "ucs2" else "0")])
+        body = head.replace(b"</impl:wsCpMt4>", inner.encode() + b"</impl:wsCpMt4>")
+        status, payload = await transport.request(
+            self.name, "POST", s.url, body=body, headers={"content-type": "text/xml; charset=utf-8"},
+            timeout_s=max(s.timeout_s, 10.0))
+        fault = _FAULT.search(payload)
+        if fault:
+            raise ProviderUnavailable(self.name, f"SOAP fault: {fault.group(1).decode(errors='replace')[:200]}")
+        rows = re.findall(rb"<return><details>(.*?)</details><msgId>(.*?)</msgId><receiver>.*?</receiver></return>",
+                          payload, re.S)
+        if status != 200 or not rows:
+            raise ProviderAmbiguous(self.name, f"unreadable wsCpMt4 reply (HTTP {status})")
+        out: dict[str, ProviderReceipt | ProviderRejected] = {}
+        for details, msg_id in rows:
+            text, ref = unescape(details.decode()), unescape(msg_id.decode())
+            if text.upper() == "OK":
+                out[ref] = ProviderReceipt(self.name, ref)
+            elif "AUTHEN" in text.upper():
+                raise ProviderUnavailable(self.name, text)
+            else:
+                out[ref] = ProviderRejected(self.name, classify_rejection(text), text)
+        missing = {m.reference for m in messages} - set(out)
+        if missing:
+            raise ProviderAmbiguous(self.name, f"wsCpMt4 reply lacks {len(missing)} message(s)")
+        return out
+
     async def fail_subs(self, day: str, page: int = 1, page_size: int = 500) -> tuple[int, list[tuple[str, str]]]:
         """getFailSub for `day` (YYYYMMDD... as the CMS expects): (total, [(receiver, message)])."""
         s = self.settings
