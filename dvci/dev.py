@@ -74,6 +74,7 @@ class DevStack:
     redis_url: str | None = None
     env: str = "dev"
     extra_env: dict[str, str] = field(default_factory=dict)
+    max_records: int = 20_000  # events the inspector remembers
     ping_interval_s: float = 3.0  # dev runs every PingSource this often, not on its cron (quick feedback)
     receipt_delay_ms: float = 1500
     functions: dict[str, FunctionProcess] = field(default_factory=dict)
@@ -97,7 +98,7 @@ class DevStack:
             await fp.start()
         routes = [Route(t, self._resolve(t.subscriber) or "", self._resolve(t.delivery.dead_letter_sink))
                   for t in manifests.triggers]
-        self.broker = Broker(routes)
+        self.broker = Broker(routes, max_records=self.max_records)
         await self._serve(self._broker_app(), self.port)
         await self.wait_ready()
         await self._wire_receipts(sandbox)

@@ -164,3 +164,17 @@ async def test_operator_forces_breaker_and_it_is_recorded(send_sms, sandbox, red
     events = await redis.xrange(f"dvci:{ENV}:{{sms}}:breaker-events")
     assert [e[1][b"to"] for e in events] == [b"forced-open", b"forced-auto"]
     assert all(e[1][b"by"] == b"ops" for e in events)
+
+
+async def test_redis_loading_after_a_restart_is_503_not_500():
+    """A Redis that restarts answers LOADING while it reads its AOF: the event must be retried (503)."""
+    from shared.runtime.errors import StateUnavailable
+    from shared.storage.resp import RespError
+
+    class Loading:  # the one module under test is the pipeline: a stub stands for the restarting server
+        async def evalsha(self, *args):
+            raise RespError("LOADING Redis is loading the dataset in memory")
+
+    pipe = Pipeline(Loading(), Keys(ENV), "unit", {"p": ProviderPolicy("p")})  # type: ignore[arg-type]
+    with pytest.raises(StateUnavailable, match="not ready"):
+        await pipe.admit(ctx_for(1), ["p"])

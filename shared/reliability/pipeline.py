@@ -27,11 +27,12 @@ from shared.runtime.errors import (
 )
 from shared.runtime.events import CloudEvent
 from shared.storage.redis import Keys
-from shared.storage.resp import RespClient
+from shared.storage.resp import RespClient, RespError
 
 log = logging.getLogger("dvci.reliability")
 _SCRIPT = files("shared.reliability").joinpath("pipeline.lua").read_text()
 _REDIS_DOWN = (ConnectionError, TimeoutError, OSError)
+_TRANSIENT = frozenset(("LOADING", "BUSY", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS"))
 
 Outcome = Literal["ok", "fail"]
 
@@ -120,6 +121,10 @@ class Pipeline:
                 return await self.redis.evalsha(_SCRIPT, keys, [op, payload])
         except _REDIS_DOWN as exc:
             raise StateUnavailable(f"Redis unreachable during {op}: {type(exc).__name__}") from exc
+        except RespError as exc:
+            if str(exc).split(" ", 1)[0] in _TRANSIENT:  # restarting, failing over, read-only replica...
+                raise StateUnavailable(f"Redis not ready during {op}: {str(exc)[:80]}") from exc
+            raise
 
     def _candidates(self, providers: list[str], first_key: int) -> tuple[list[str], list[dict[str, Any]]]:
         keys: list[str] = []
