@@ -252,6 +252,20 @@ def cmd_sms(args: argparse.Namespace) -> int:
     return asyncio.run(_sms(args))
 
 
+def cmd_schemas(args: argparse.Namespace) -> int:
+    from dvci import schemas
+
+    if args.check:
+        out = schemas.stale()
+        if out:
+            raise SystemExit(f"dvci: schemas/ is stale ({', '.join(out)}): run `dvci schemas`")
+        print("schemas/ is up to date")
+        return 0
+    names = schemas.write()
+    print(f"wrote {len(names)} files to schemas/")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dvci", description="DVC Integrations command line")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -306,6 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
         bv.add_argument("name", help="kind.provider, e.g. sms.viettel")
         bv.add_argument("--by")
     b.set_defaults(fn=cmd_breaker)
+
+    sc = sub.add_parser("schemas", help="generate schemas/ (JSON Schema per event + AsyncAPI) from the models")
+    sc.add_argument("--check", action="store_true", help="fail if schemas/ differs from the models")
+    sc.set_defaults(fn=cmd_schemas)
 
     m = sub.add_parser("sms", help="SMS reports")
     ms = m.add_subparsers(dest="sms_cmd", required=True)

@@ -22,6 +22,7 @@ from functions.send_sms.models import (
     ACCEPTED,
     BULK_COMPLETED,
     BULK_REQUESTED,
+    DELIVERY_UPDATED,
     FAILED,
     PING,
     REQUESTED,
@@ -31,6 +32,7 @@ from functions.send_sms.models import (
     SmsAccepted,
     SmsBulkCompleted,
     SmsBulkRequested,
+    SmsDeliveryUpdated,
     SmsFailed,
     SmsScheduled,
     SmsSendRequested,
@@ -43,9 +45,11 @@ from shared.storage.health import redis_ready
 app = FunctionApp("send-sms")
 app.readiness_check(redis_ready)
 jobs = SmsJobs(app)
+app.emits(DELIVERY_UPDATED, SmsDeliveryUpdated)
+app.emits(REQUESTED, SmsSendRequested)  # the Decree 91 drain re-publishes held advertising
 
 
-@app.on(REQUESTED, SmsSendRequested)
+@app.on(REQUESTED, SmsSendRequested, replies={ACCEPTED: SmsAccepted, FAILED: SmsFailed, SCHEDULED: SmsScheduled})
 async def send(ctx: EventContext, req: SmsSendRequested) -> Reply:
     outcome = await default_service().send(ctx, SmsRequest(
         req.to, req.text, req.template_id, req.params, req.category, req.brandname, req.unsigned))
@@ -60,7 +64,7 @@ async def send(ctx: EventContext, req: SmsSendRequested) -> Reply:
     return Reply(FAILED, SmsFailed(to=outcome.to, reason=outcome.reason, detail=outcome.detail))
 
 
-@app.on(BULK_REQUESTED, SmsBulkRequested)
+@app.on(BULK_REQUESTED, SmsBulkRequested, replies={BULK_COMPLETED: SmsBulkCompleted})
 async def send_bulk(ctx: EventContext, req: SmsBulkRequested) -> Reply:
     items = await default_service().send_bulk(
         ctx, [(r.to, r.params) for r in req.recipients],

@@ -16,6 +16,7 @@ SCHEDULED = "vn.gov.dvc.sms.scheduled"
 PING = "dev.knative.sources.ping"
 BULK_REQUESTED = "vn.gov.dvc.sms.bulk.requested"
 BULK_COMPLETED = "vn.gov.dvc.sms.bulk.completed"
+DELIVERY_UPDATED = "vn.gov.dvc.sms.delivery.updated"
 
 
 class SmsSendRequested(BaseModel):
@@ -104,6 +105,19 @@ class SmsBulkCompleted(BaseModel):
     failed: int
     cost_vnd: float
     results: list[BulkResult]
+
+
+class SmsDeliveryUpdated(BaseModel):
+    """A delivery receipt, normalised across providers (emitted to K_SINK)."""
+
+    provider: str
+    provider_message_id: str
+    to: str
+    status: Literal["delivered", "failed", "expired", "unknown"]
+    carrier: str | None = None
+    at: str
+    event_source: str | None = Field(None, description="source of the send.requested event")
+    event_id: str | None = Field(None, description="id of the send.requested event")
 
 
 class PingData(BaseModel):

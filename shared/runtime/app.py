@@ -77,6 +77,7 @@ ReadinessCheck = Callable[[], Awaitable[None]]
 class _Registration:
     model: type[BaseModel]
     handler: Handler
+    replies: dict[str, type[BaseModel]] = field(default_factory=dict)
 
 
 def encode_reply(request: CloudEvent, reply: Reply, source: str) -> tuple[dict[str, str], bytes]:
@@ -114,18 +115,31 @@ class FunctionApp:
         self._routes: dict[tuple[str, str], Route] = {}
         self._readiness: list[ReadinessCheck] = []
         self._fallback: Callable[[EventContext, CloudEvent], Awaitable[Reply | None]] | None = None
+        self.emitted: dict[str, type[BaseModel]] = {}
         self.inflight = 0
         logs.configure(self.settings.log_level)
 
     # -- registration -------------------------------------------------------------------------
-    def on(self, event_type: str, model: type[BaseModel]) -> Callable[[Handler], Handler]:
-        """Register `handler(ctx, data)` for CloudEvents of `event_type` whose data is `model`."""
+    def on(self, event_type: str, model: type[BaseModel], *,
+           replies: dict[str, type[BaseModel]] | None = None) -> Callable[[Handler], Handler]:
+        """Register `handler(ctx, data)` for CloudEvents of `event_type` whose data is `model`; `replies`
+        declares the outcome events it answers with (for schemas/ and the AsyncAPI document)."""
 
         def register(handler: Handler) -> Handler:
-            self._handlers[event_type] = _Registration(model, handler)
+            self._handlers[event_type] = _Registration(model, handler, dict(replies or {}))
             return handler
 
         return register
+
+    def emits(self, event_type: str, model: type[BaseModel]) -> None:
+        """Declare an event this function emits to K_SINK outside a request (webhooks, cron)."""
+        self.emitted[event_type] = model
+
+    def catalogue(self) -> dict[str, dict[str, type[BaseModel]]]:
+        """What this function takes, replies and emits: {"takes"|"replies"|"emits": {type: model}}."""
+        return {"takes": {t: r.model for t, r in self._handlers.items()},
+                "replies": {t: m for r in self._handlers.values() for t, m in r.replies.items()},
+                "emits": dict(self.emitted)}
 
     def on_any(self, handler: Callable[[EventContext, CloudEvent], Awaitable[Reply | None]]) -> Callable:
         """Register a handler for every event type without its own handler (it gets the raw event)."""
