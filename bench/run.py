@@ -8,7 +8,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -20,6 +19,8 @@ from typing import Any
 import orjson
 import redis
 
+from bench.chaos import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = """
 order: [viettel, vnpt, mobifone]
@@ -30,12 +31,6 @@ providers:
 recipient_limits:
   transactional: {rate: 5, period_s: 3600, burst: 5}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Proc:

@@ -37,3 +37,45 @@ def random_number() -> str:
 
 def sms(to: str | None = None, text: str = "Ho so cua ban da duoc tiep nhan.", **kw: Any) -> dict[str, Any]:
     return {"to": to or random_number(), "text": text, **kw}
+
+
+class Receiver:
+    """A local HTTP endpoint (K_SINK, a broker ingress) that keeps every POST and answers `status`.
+
+    `async with Receiver() as r:` -> `r.url`; `r.got` holds (lower-cased headers, body) in order."""
+
+    def __init__(self, status: int = 202):
+        self.status = status
+        self.got: list[tuple[dict[str, str], bytes]] = []
+        self.url = ""
+        self._runner: Any = None
+
+    @property
+    def headers(self) -> list[dict[str, str]]:
+        return [h for h, _ in self.got]
+
+    def json(self) -> list[dict[str, Any]]:
+        import orjson
+
+        return [{"headers": h, "data": orjson.loads(b)} for h, b in self.got]
+
+    async def __aenter__(self) -> Receiver:
+        from aiohttp import web
+
+        from tests.conftest import free_port
+
+        async def keep(request: web.Request) -> web.Response:
+            self.got.append(({k.lower(): v for k, v in request.headers.items()}, await request.read()))
+            return web.Response(status=self.status)
+
+        app = web.Application()
+        app.router.add_post("/", keep)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        port = free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        self.url = f"http://127.0.0.1:{port}/"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._runner.cleanup()

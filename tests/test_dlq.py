@@ -6,13 +6,12 @@ from __future__ import annotations
 import base64
 
 import pytest
-from aiohttp import web
 
 from dvci import cli
 from shared.reliability.deadletters import DeadLetterStore, decode_error_data
 from shared.storage.redis import Keys
-from tests.conftest import TEST_ENV, free_port
-from tests.helpers import binary, sdk_event
+from tests.conftest import TEST_ENV
+from tests.helpers import Receiver, binary, sdk_event
 
 
 def test_decode_error_data_defensively():
@@ -27,24 +26,12 @@ def test_decode_error_data_defensively():
 
 @pytest.fixture
 async def broker_receiver():
-    got: list[dict[str, str]] = []
-
-    async def ingress(request: web.Request) -> web.Response:
-        got.append({k.lower(): v for k, v in request.headers.items()})
-        return web.Response(status=202)
-
-    app = web.Application()
-    app.router.add_post("/", ingress)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}/", got
-    await runner.cleanup()
+    async with Receiver() as r:
+        yield r
 
 
 async def test_dead_letter_round_trip(dead_letter, redis, broker_receiver, monkeypatch, capsys):
-    url, got = broker_receiver
+    url, got = broker_receiver.url, broker_receiver.headers
     problem = b'{"status":400,"detail":"vn.gov.dvc.sms.send.requested data is invalid: data.to: Field required"}'
     ev = sdk_event({"text": "x"}, id_="bad-1", knativeerrordest="http://send-sms/", knativeerrorcode="400",
                    knativeerrordata=base64.b64encode(problem).decode())
@@ -67,6 +54,7 @@ async def test_dead_letter_round_trip(dead_letter, redis, broker_receiver, monke
     assert await cli._dlq(cli.build_parser().parse_args(["dlq", "list", "--json"])) == 0
     assert "bad-1" in capsys.readouterr().out
     assert await cli._dlq(cli.build_parser().parse_args(["dlq", "replay", letter.id, "--by", "alice"])) == 0
+    got = broker_receiver.headers
     assert len(got) == 1 and got[0]["ce-id"] == "bad-1" and "ce-knativeerrorcode" not in got[0]
     replayed = await store.get(letter.id)
     assert replayed.replays[0]["by"] == "alice" and replayed.replays[0]["status"] == 202
@@ -74,7 +62,7 @@ async def test_dead_letter_round_trip(dead_letter, redis, broker_receiver, monke
     assert audit[-1][1][b"action"] == b"replay" and audit[-1][1][b"by"] == b"alice"
 
     assert await cli._dlq(cli.build_parser().parse_args(["dlq", "replay", "--all", "--by", "bob"])) == 0
-    assert len(got) == 2
+    assert len(broker_receiver.headers) == 2
     assert await cli._dlq(cli.build_parser().parse_args(["dlq", "purge", letter.id, "--by", "bob"])) == 0
     assert await store.list() == []
     with pytest.raises(SystemExit, match="no dead letter"):

@@ -55,31 +55,15 @@ async def test_trace_continues_from_request_into_reply_and_provider_spans(send_s
 
 
 async def test_k_sink_event_continues_the_trace(spans):
-    from aiohttp import web
-
     from shared.runtime import FunctionApp
     from shared.runtime.settings import RuntimeSettings
-    from tests.conftest import free_port
+    from tests.helpers import Receiver
 
-    got: list[dict[str, str]] = []
-
-    async def sink(request: web.Request) -> web.Response:
-        got.append(dict(request.headers))
-        return web.Response(status=202)
-
-    app = web.Application()
-    app.router.add_post("/", sink)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        fn = FunctionApp("send-sms", settings=RuntimeSettings(K_SINK=f"http://127.0.0.1:{port}/"))
+    async with Receiver() as sink:
+        fn = FunctionApp("send-sms", settings=RuntimeSettings(K_SINK=sink.url))
         with tracing.event_span("send-sms", "x.dlr", "1", "/carrier", None, {"traceparent": PARENT}):
             await fn.emit("vn.gov.dvc.sms.delivery.updated", {"status": "delivered"}, key="k")
-    finally:
-        await runner.cleanup()
-    assert got[0]["ce-traceparent"].split("-")[1] == "0af7651916cd43dd8448eb211c80319c"
+    assert sink.headers[0]["ce-traceparent"].split("-")[1] == "0af7651916cd43dd8448eb211c80319c"
 
 
 def sample(name: str, **labels: str) -> float:

@@ -3,35 +3,21 @@
 from __future__ import annotations
 
 import pytest
-from aiohttp import web
 
 from shared.runtime import FunctionApp
 from shared.runtime.settings import RuntimeSettings
-from tests.conftest import free_port
+from tests.helpers import Receiver
 
 
 @pytest.fixture
 async def receiver():
-    got: list[tuple[dict[str, str], bytes]] = []
-    status = {"code": 202}
-
-    async def sink(request: web.Request) -> web.Response:
-        got.append(({k.lower(): v for k, v in request.headers.items()}, await request.read()))
-        return web.Response(status=status["code"])
-
-    app = web.Application()
-    app.router.add_post("/", sink)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}/", got, status
-    await runner.cleanup()
+    async with Receiver() as r:
+        yield r
 
 
 async def test_emit_posts_binary_event_with_overrides(receiver):
-    url, got, _ = receiver
-    settings = RuntimeSettings(K_SINK=url, K_CE_OVERRIDES='{"extensions": {"cluster": "hcm-1"}}')
+    got = receiver.got
+    settings = RuntimeSettings(K_SINK=receiver.url, K_CE_OVERRIDES='{"extensions": {"cluster": "hcm-1"}}')
     app = FunctionApp("send-sms", settings=settings)
     event = await app.emit("vn.gov.dvc.sms.delivery.updated", {"status": "delivered"}, key="ref-1",
                            extensions={"dossierid": "D-9"})
@@ -49,9 +35,8 @@ async def test_emit_posts_binary_event_with_overrides(receiver):
 async def test_emit_refused_by_sink_raises(receiver):
     from shared.runtime.errors import ProvidersUnavailable
 
-    url, _, status = receiver
-    status["code"] = 500
-    app = FunctionApp("send-sms", settings=RuntimeSettings(K_SINK=url))
+    receiver.status = 500
+    app = FunctionApp("send-sms", settings=RuntimeSettings(K_SINK=receiver.url))
     with pytest.raises(ProvidersUnavailable):
         await app.emit("t", {}, key="k")
 

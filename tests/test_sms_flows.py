@@ -10,11 +10,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from shared.integrations.sms import decree91
-from tests.conftest import free_port
-from tests.helpers import binary, sdk_event
+from tests.helpers import Receiver, binary, sdk_event
 from tests.procs import FunctionServer, post_event
 
 pytestmark = pytest.mark.slow
@@ -23,20 +21,8 @@ PACKAGED = Path(__file__).resolve().parent.parent / "shared" / "integrations" / 
 
 @pytest.fixture
 async def sink():
-    got: list[dict] = []
-
-    async def receive(request: web.Request) -> web.Response:
-        got.append({"headers": {k.lower(): v for k, v in request.headers.items()}, "data": await request.json()})
-        return web.Response(status=202)
-
-    app = web.Application()
-    app.router.add_post("/", receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}/", got
-    await runner.cleanup()
+    async with Receiver() as r:
+        yield r
 
 
 @pytest.fixture
@@ -45,7 +31,7 @@ async def server(redis, sandbox, sink, tmp_path):
 
     policy = tmp_path / "providers.yaml"  # the packaged price table (on-net cheaper), test-sized limits
     policy.write_text(PACKAGED.read_text().replace("tps: 300", "tps: 1000").replace("tps: 200", "tps: 1000"))
-    fn = await FunctionServer("send_sms", {"REDIS_URL": resolve_url(), "K_SINK": sink[0],
+    fn = await FunctionServer("send_sms", {"REDIS_URL": resolve_url(), "K_SINK": sink.url,
                                            "DVCI_SMS_POLICY_FILE": str(policy),
                                            "DVCI_SMS_VIETTEL_DELIVERED_AFTER_S": "0.3"}).start()
     yield fn
@@ -77,8 +63,8 @@ async def wait_for(predicate, timeout: float = 5.0) -> bool:
     return predicate()
 
 
-def updates(got: list[dict]) -> list[dict]:
-    return [e["data"] for e in got if e["headers"]["ce-type"] == "vn.gov.dvc.sms.delivery.updated"]
+def updates(sink: Receiver) -> list[dict]:
+    return [e["data"] for e in sink.json() if e["headers"]["ce-type"] == "vn.gov.dvc.sms.delivery.updated"]
 
 
 @pytest.mark.parametrize(("number", "provider", "cost"), [
@@ -105,7 +91,7 @@ async def test_cheapest_provider_with_an_open_breaker_is_skipped(server, sandbox
 
 
 async def test_push_receipt_delivered_once_in_order_and_authenticated(server, sandbox, sink):
-    _url, got = sink
+    got = sink
     await control("mobifone", "receipts", {"callback_url": server.url + "dlr/mobifone", "delay_ms": 50,
                                            "carrier": "mobifone"})
     _status, _, reply = await send(server, {"to": "0903000010", "text": "Ho so da co ket qua"})
@@ -114,7 +100,7 @@ async def test_push_receipt_delivered_once_in_order_and_authenticated(server, sa
     update = updates(got)[0]
     assert update["status"] == "delivered" and update["to"] == "84903000010"
     assert update["provider_message_id"] == reply["provider_message_id"] and update["carrier"] == "mobifone"
-    assert got[0]["headers"]["ce-dossierid"] == "H29-7"
+    assert got.headers[0]["ce-dossierid"] == "H29-7"
     ref = next(iter(sandbox["mobifone"].messages))
     # a duplicate and a late, older status change nothing
     for late in ("delivered", "failed"):
@@ -139,7 +125,7 @@ async def test_push_receipt_delivered_once_in_order_and_authenticated(server, sa
 
 
 async def test_multipart_receipts_aggregate_to_one_status(server, sandbox, sink):
-    _, got = sink
+    got = sink
     text = "Hồ sơ " + "đã được tiếp nhận và đang xử lý. " * 3  # UCS-2, 2 segments
     _status, _, reply = await send(server, {"to": "0903000011", "text": text, "unsigned": False})
     assert reply["segments"] == 2 and reply["provider"] == "mobifone"
@@ -154,7 +140,7 @@ async def test_multipart_receipts_aggregate_to_one_status(server, sandbox, sink)
 
 
 async def test_vnpt_push_receipts(server, sandbox, sink):
-    _, got = sink
+    got = sink
     await control("vnpt", "receipts", {"callback_url": server.url + "dlr/vnpt", "delay_ms": 50,
                                        "success_rate": 0.0, "carrier": "vinaphone"})
     _, _, reply = await send(server, {"to": "0912000012", "text": "Ho so can bo sung"})
@@ -164,7 +150,7 @@ async def test_vnpt_push_receipts(server, sandbox, sink):
 
 
 async def test_viettel_receipts_are_pulled(server, sandbox, sink):
-    _, got = sink
+    got = sink
     await control("viettel", "receipts", {"delay_ms": 0, "success_rate": 0.0})
     _, _, failed = await send(server, {"to": "0983000013", "text": "Ho so mot"})
     await control("viettel", "receipts", {"delay_ms": 0, "success_rate": 1.0})
@@ -180,7 +166,7 @@ async def test_viettel_receipts_are_pulled(server, sandbox, sink):
 
 
 async def test_ported_number_learnt_from_a_receipt_changes_the_route(server, sandbox, sink):
-    _, got = sink
+    got = sink
     await control("mobifone", "receipts", {"callback_url": server.url + "dlr/mobifone", "delay_ms": 10,
                                            "carrier": "viettel"})
     _, _, first = await send(server, {"to": "0903000015", "text": "Ho so mot"})
@@ -212,8 +198,8 @@ async def test_advertising_outside_the_window_is_scheduled_then_drained(redis, s
     from shared.runtime.events import CloudEvent
     from shared.runtime.settings import RuntimeSettings
 
-    url, got = sink
-    app = FunctionApp("send-sms", settings=RuntimeSettings(K_SINK=url))
+    got = sink
+    app = FunctionApp("send-sms", settings=RuntimeSettings(K_SINK=sink.url))
     jobs = SmsJobs(app)
     service = default_service()
     night = datetime(2026, 11, 27, 23, 0, tzinfo=decree91.VIETNAM)
@@ -231,8 +217,9 @@ async def test_advertising_outside_the_window_is_scheduled_then_drained(redis, s
         assert await jobs.drain(night.astimezone(UTC)) == 0  # not yet
         assert await jobs.drain(outcome.send_at) == 1
         assert await jobs.schedule().pending() == 0
-        assert len(got) == 1 and got[0]["headers"]["ce-type"] == "vn.gov.dvc.sms.send.requested"
-        assert got[0]["data"]["category"] == "advertising" and got[0]["headers"]["ce-dossierid"] == "H29-9"
+        drained = got.json()
+        assert len(drained) == 1 and drained[0]["headers"]["ce-type"] == "vn.gov.dvc.sms.send.requested"
+        assert drained[0]["data"]["category"] == "advertising" and drained[0]["headers"]["ce-dossierid"] == "H29-9"
     finally:
         service.clock = lambda: datetime.now(UTC)
 
