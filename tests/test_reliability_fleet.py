@@ -180,3 +180,21 @@ async def test_redis_down_means_no_sends_503_and_unready_then_recovers(sandbox):
     finally:
         fn.stop()
         server.stop()
+
+
+async def test_sigterm_drains_in_flight_requests(servers, sandbox):
+    (fn,) = await servers(1)
+    sandbox["viettel"].faults = Faults(latency_ms=400)  # under the provider timeout (0.5 s in tests)
+    h, body = binary(sdk_event(sms()))
+    async with aiohttp.ClientSession() as s:
+        in_flight = asyncio.create_task(post_event(s, fn.url, h, body))
+        await asyncio.sleep(0.15)  # the request is at the provider
+        import os
+        import signal
+
+        os.killpg(fn.proc.pid, signal.SIGTERM)  # what Kubernetes sends before stopping the pod
+        status, headers, _reply = await in_flight
+    assert status == 200 and headers["ce-type"] == "vn.gov.dvc.sms.accepted"
+    assert len(sandbox["viettel"].messages) == 1
+    fn.proc.wait(15)
+    assert fn.proc.returncode is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import re
 import sys
 import threading
@@ -64,11 +65,13 @@ class BufferedStreamHandler(logging.Handler):
         self.max_lines = max_lines
         self._lines: list[str] = []
         self._last = time.monotonic()
-        self._flusher = threading.Thread(target=self._run, name="dvci-log-flush", daemon=True)
-        self._flusher.start()
+        self._pid = 0  # the flusher thread is started per process: gunicorn forks workers after import
         atexit.register(self.flush)
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            threading.Thread(target=self._run, name="dvci-log-flush", daemon=True).start()
         try:
             line = self.format(record)
         except Exception:
