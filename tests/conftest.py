@@ -140,7 +140,13 @@ _PII = re.compile(r"(?<![\d-])(?:\+?84|0)(?:3|5|7|8|9)\d{8}(?![\d-])|[\w.+-]+@[\
 
 
 def pytest_configure(config):
+    from shared.observability import logs
     from shared.observability.logs import JsonFormatter
+
+    # the in-process functions log to a file, never to pytest's captured stderr (which pytest would
+    # print after its closing line); the redaction scan below reads every formatted line anyway
+    log_file = Path(tempfile.gettempdir()) / f"dvci-pytest-{os.getpid()}.jsonl"
+    logs.configure("INFO", stream=log_file.open("a", encoding="utf-8"))
 
     original = JsonFormatter.format
 
@@ -158,13 +164,12 @@ def pytest_sessionfinish(session, exitstatus):
 
     from shared.observability.logs import BufferedStreamHandler
 
-    for handler in logging.getLogger().handlers:  # nothing may print after pytest's closing line
+    for handler in logging.getLogger().handlers:
         if isinstance(handler, BufferedStreamHandler):
             handler.flush()
-            handler.stream = open(os.devnull, "w")
 
     lines = list(_LOGGED)
-    for path in glob.glob(os.path.join(os.environ.get("TMPDIR", "/tmp"), "dvci-test-*.log")):
+    for path in glob.glob(os.path.join(os.environ.get("TMPDIR", "/tmp"), f"dvci-test-{TEST_ENV}-*.log")):
         with open(path, errors="replace") as fh:
             lines += [line for line in fh if line.startswith("{")]
     leaks = [line for line in lines if _PII.search(line)]

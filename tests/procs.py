@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, TEST_ENV, free_port
 
 
 class FunctionServer:
@@ -24,7 +24,7 @@ class FunctionServer:
         self.env = {**os.environ, **(env or {})}
         self.folder = folder
         self.proc: subprocess.Popen | None = None
-        self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"dvci-test-{self.folder}-{self.port}.log"
+        self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"dvci-test-{TEST_ENV}-{self.folder}-{self.port}.log"
 
     async def start(self) -> FunctionServer:
         cmd = [sys.executable, "-m", "functions_framework", "--asgi", "--signature-type", "http",

@@ -105,12 +105,12 @@ class BufferedStreamHandler(logging.Handler):
 _configured = False
 
 
-def configure(level: str = "INFO") -> None:
-    """Install the JSON formatter on the root logger once per process."""
+def configure(level: str = "INFO", stream: IO[str] | None = None) -> None:
+    """Install the JSON formatter on the root logger once per process (stderr unless `stream`)."""
     global _configured
     if _configured:
         return
-    handler = BufferedStreamHandler(sys.stderr)
+    handler = BufferedStreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
