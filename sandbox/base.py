@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import random
 import time
@@ -65,7 +66,7 @@ class Fault(Exception):
     """Raised by a provider handler to answer with a fault instead."""
 
 
-class Simulator:
+class Simulator(abc.ABC):
     """Subclasses register provider routes in `routes()` and call `self.accept(reference, ...)`."""
 
     name = "base"
@@ -94,8 +95,9 @@ class Simulator:
             app.router.add_route(method, path, self._wrap(handler))
         return app
 
+    @abc.abstractmethod
     def routes(self) -> list[tuple[str, str, Handler]]:
-        raise NotImplementedError
+        """(method, path, handler) of the provider's own API."""
 
     # -- faults --------------------------------------------------------------------------------
     def _take_fault(self) -> Faults | None:
