@@ -36,7 +36,7 @@ async def _dev(args: argparse.Namespace, demo: bool, stay: bool) -> int:
     from dvci.demo import run_demo
     from dvci.dev import DevStack
 
-    stack = DevStack(port=args.port, sandbox_port=args.sandbox_port)
+    stack = DevStack(port=args.port, sandbox_port=args.sandbox_port, smtp_port=args.smtp_port)
     print(f"dvci dev: starting (broker :{args.port}, sandbox :{args.sandbox_port}, "
           f"Redis {'REDIS_URL' if os.environ.get('REDIS_URL') else 'embedded'})", flush=True)
     await stack.start()
@@ -71,8 +71,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from sandbox.server import serve
 
-    print(f"dvci sandbox: http://{args.host}:{args.port}/<provider>/ (viettel, vnpt, mobifone)", flush=True)
-    serve(args.host, args.port)
+    print(f"dvci sandbox: http://{args.host}:{args.port}/<provider>/ (viettel, vnpt, mobifone, smtp); "
+          f"SMTP on {args.host}:{args.smtp_port}", flush=True)
+    serve(args.host, args.port, args.smtp_port)
     return 0
 
 
@@ -252,6 +253,55 @@ def cmd_sms(args: argparse.Namespace) -> int:
     return asyncio.run(_sms(args))
 
 
+async def _email(args: argparse.Namespace) -> int:
+    if args.email_cmd == "preview":
+        return _preview(args)
+    import redis.asyncio as aioredis
+
+    from dvci import client
+    from shared.integrations.email.suppression import Suppressions
+    from shared.storage.redis import Keys
+
+    redis = aioredis.Redis.from_url(client.redis_url())
+    try:
+        lifted = await Suppressions(redis, Keys(client.env_name())).remove(args.address)
+        await redis.xadd(Keys(client.env_name()).key("email", "audit"),
+                         {"action": "unsuppress", "by": _who(args), "found": str(lifted), "at": str(time.time())})
+    finally:
+        await redis.aclose()
+    print(f"{'lifted' if lifted else 'was not suppressed'}: {args.address} (by {_who(args)})")
+    return 0
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from shared.integrations.email import mime
+    from shared.integrations.email.settings import EmailSettings
+    from shared.integrations.email.templates import TemplateError, render
+
+    params = _json_arg(args.data) if args.data else {}
+    try:
+        r = render(args.template, args.locale, params)
+    except TemplateError as exc:
+        raise SystemExit(f"dvci: {exc}") from None
+    if args.out:
+        out = Path(args.out)
+        if out.suffix == ".html":
+            out.write_text(r.html)
+        else:
+            settings = EmailSettings()
+            msg = mime.build(sender=settings.sender, to=["preview@example.vn"], cc=[], subject=r.subject, text=r.text,
+                             html=r.html, attachments=[], msg_id=f"<preview@{settings.domain}>", date=None)
+            out.write_bytes(mime.to_bytes(msg))
+        print(f"wrote {out}")
+        return 0
+    print(f"Subject: {r.subject}\n\n{r.text}")
+    return 0
+
+
+def cmd_email(args: argparse.Namespace) -> int:
+    return _preview(args) if args.email_cmd == "preview" else asyncio.run(_email(args))
+
+
 def cmd_schemas(args: argparse.Namespace) -> int:
     from dvci import schemas
 
@@ -275,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
         d = sub.add_parser(name, help=helptext)
         d.add_argument("--port", type=int, default=8080, help="broker ingress port (functions use the next ones)")
         d.add_argument("--sandbox-port", type=int, default=8900)
+        d.add_argument("--smtp-port", type=int, default=8925, help="the sandbox SMTP server")
         if name == "dev":
             d.add_argument("--demo", action="store_true", help="play the demo once started")
         d.set_defaults(fn=fn)
@@ -282,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sandbox", help="serve every provider simulator")
     s.add_argument("--port", type=int, default=8900)
     s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--smtp-port", type=int, default=8925)
     s.set_defaults(fn=cmd_sandbox)
 
     e = sub.add_parser("emit", help="post an event to the local broker and print what follows")
@@ -324,6 +376,18 @@ def build_parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("schemas", help="generate schemas/ (JSON Schema per event + AsyncAPI) from the models")
     sc.add_argument("--check", action="store_true", help="fail if schemas/ differs from the models")
     sc.set_defaults(fn=cmd_schemas)
+
+    em = sub.add_parser("email", help="e-mail: preview a template, lift a suppression")
+    ems = em.add_subparsers(dest="email_cmd", required=True)
+    ep = ems.add_parser("preview", help="render a template to the terminal, or to an .eml/.html file")
+    ep.add_argument("template")
+    ep.add_argument("--locale", default="vi", choices=["vi", "en"])
+    ep.add_argument("--data", help="params as JSON, or @file")
+    ep.add_argument("--out", help="write an .eml (MIME) or .html file instead")
+    eu = ems.add_parser("unsuppress", help="lift a hard-bounce/complaint suppression (recorded)")
+    eu.add_argument("address")
+    eu.add_argument("--by")
+    em.set_defaults(fn=cmd_email)
 
     m = sub.add_parser("sms", help="SMS reports")
     ms = m.add_subparsers(dest="sms_cmd", required=True)

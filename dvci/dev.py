@@ -21,6 +21,7 @@ from aiohttp import web
 from dvci import manifests as mf
 from dvci.broker import Broker, Route
 from sandbox.server import build_app as sandbox_app
+from sandbox.server import simulators, start_smtp
 from shared.runtime.errors import InvalidEvent
 from shared.runtime.problem import PROBLEM_JSON
 from shared.storage.redis import embedded_url
@@ -75,6 +76,8 @@ class DevStack:
     env: str = "dev"
     extra_env: dict[str, str] = field(default_factory=dict)
     max_records: int = 20_000  # events the inspector remembers
+    smtp_port: int = 8925
+    moto_port: int = 8926
     ping_interval_s: float = 3.0  # dev runs every PingSource this often, not on its cron (quick feedback)
     receipt_delay_ms: float = 1500
     functions: dict[str, FunctionProcess] = field(default_factory=dict)
@@ -86,11 +89,14 @@ class DevStack:
     async def start(self) -> None:
         self.redis_url = self.redis_url or os.environ.get("REDIS_URL") or embedded_url()
         sandbox = f"http://127.0.0.1:{self.sandbox_port}"
-        await self._serve(sandbox_app(), self.sandbox_port)
+        sims = simulators()
+        await self._serve(sandbox_app(sims), self.sandbox_port)
+        await start_smtp(sims, port=self.smtp_port)
+        aws = self._start_moto()
         manifests = mf.load(self.manifests_dir)
         base_env = {**os.environ, "REDIS_URL": self.redis_url, "DVCI_ENV": self.env,
                     "K_SINK": f"http://127.0.0.1:{self.port}/", "DVCI_SMS_VIETTEL_DELIVERED_AFTER_S": "2",
-                    **provider_env(sandbox), **self.extra_env}
+                    "DVCI_EMAIL_SMTP_PORT": str(self.smtp_port), **aws, **provider_env(sandbox), **self.extra_env}
         for i, name in enumerate(sorted(manifests.services)):
             self.functions[name] = FunctionProcess(name, manifests.function_folder(name), self.port + 1 + i,
                                                    base_env)
@@ -108,6 +114,29 @@ class DevStack:
         STATE_FILE.write_bytes(orjson.dumps({
             "redis_url": self.redis_url, "broker": f"http://127.0.0.1:{self.port}/", "sandbox": sandbox,
             "env": self.env, "functions": {n: f.url for n, f in self.functions.items()}, "pid": os.getpid()}))
+
+    def _start_moto(self) -> dict[str, str]:
+        """SES and S3 in moto's server mode, when moto is installed (`make run` installs it)."""
+        try:
+            import boto3
+            from moto.server import ThreadedMotoServer
+        except ImportError:
+            log.warning("moto not installed: send_email has no SES fallback and no attachment store in dev")
+            return {}
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self._moto.start()
+        url = f"http://127.0.0.1:{self.moto_port}"
+        env = {"DVCI_EMAIL_SES_ENDPOINT_URL": url, "S3_ENDPOINT_URL": url,
+               "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+               "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+               "AWS_DEFAULT_REGION": "ap-southeast-1"}
+        kw = {"endpoint_url": url, "region_name": "ap-southeast-1", "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
+              "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"]}
+        boto3.client("ses", **kw).verify_email_identity(EmailAddress="no-reply@dichvucong.example.vn")
+        boto3.client("s3", **kw).create_bucket(Bucket="dvci-attachments",
+                                               CreateBucketConfiguration={"LocationConstraint": "ap-southeast-1"})
+        return env
 
     def _resolve(self, ref: dict[str, Any] | None) -> str | None:
         if not ref:
@@ -246,5 +275,7 @@ class DevStack:
         from shared.runtime.http import close_sessions
 
         await close_sessions()
+        if getattr(self, "_moto", None) is not None:
+            self._moto.stop()
         with contextlib.suppress(FileNotFoundError):
             STATE_FILE.unlink()

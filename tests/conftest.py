@@ -23,6 +23,9 @@ def free_port() -> int:
 
 SANDBOX_PORT = free_port()
 SANDBOX = f"http://127.0.0.1:{SANDBOX_PORT}"
+SMTP_PORT = free_port()
+MOTO_PORT = free_port()
+MOTO = f"http://127.0.0.1:{MOTO_PORT}"
 TEST_ENV = f"test{os.getpid()}"
 POLICY = Path(tempfile.mkdtemp(prefix="dvci-test-")) / "providers.yaml"
 POLICY.write_text("""
@@ -46,6 +49,11 @@ os.environ.update({
     "DVCI_SMS_MOBIFONE_TIMEOUT_S": "0.5",
     "DVCI_SMS_POLICY_FILE": str(POLICY),
     "DVCI_LOG_LEVEL": "INFO",  # every "event handled" line goes through the redaction scan
+    "DVCI_EMAIL_SMTP_PORT": str(SMTP_PORT),
+    "DVCI_EMAIL_SMTP_TIMEOUT_S": "2",
+    "DVCI_EMAIL_SES_ENDPOINT_URL": MOTO,
+    "S3_ENDPOINT_URL": MOTO,
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "ap-southeast-1",
 })
 os.environ.pop("K_SINK", None)
 sys.path.insert(0, str(ROOT))
@@ -81,12 +89,13 @@ async def clean_state(request):
 async def sandbox_server():
     from aiohttp import web
 
-    from sandbox.server import build_app, simulators
+    from sandbox.server import build_app, simulators, start_smtp
 
     sims = {s.name: s for s in simulators()}
     runner = web.AppRunner(build_app(list(sims.values())))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", SANDBOX_PORT).start()
+    await start_smtp(list(sims.values()), port=SMTP_PORT)
     yield sims
     await runner.cleanup()
 
@@ -116,6 +125,27 @@ def asgi_client(folder: str):
 @pytest.fixture
 async def send_sms(redis, sandbox):
     async with asgi_client("send_sms") as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """Amazon SES and S3 as moto's server mode (real HTTP, in a thread of this process)."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=MOTO_PORT, verbose=False)
+    server.start()
+    boto3.client("ses", endpoint_url=MOTO).verify_email_identity(EmailAddress="no-reply@dichvucong.example.vn")
+    boto3.client("s3", endpoint_url=MOTO).create_bucket(
+        Bucket="dvci-attachments", CreateBucketConfiguration={"LocationConstraint": "ap-southeast-1"})
+    yield MOTO
+    server.stop()
+
+
+@pytest.fixture
+async def send_email(redis, sandbox, moto_server):
+    async with asgi_client("send_email") as client:
         yield client
 
 

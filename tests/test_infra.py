@@ -135,17 +135,19 @@ def test_services_are_hardened_and_bounded(overlay):
 
 
 def _deployment_settings() -> dict[str, str]:
-    """Settings a deployment must provide: each provider's URL (ConfigMap) and credentials (Secret)."""
+    """Settings a deployment must provide: where each lives — "config" (the ConfigMap) or the Secret."""
+    from shared.integrations.email.settings import SmtpSettings
     from shared.integrations.sms.settings import MobifoneSettings, ViettelSettings, VnptSettings
 
     needed: dict[str, str] = {"REDIS_URL": "config", "DVCI_ENV": "config"}
-    for cls in (ViettelSettings, VnptSettings, MobifoneSettings):
+    for cls, secret in ((ViettelSettings, "dvci-sms-credentials"), (VnptSettings, "dvci-sms-credentials"),
+                        (MobifoneSettings, "dvci-sms-credentials"), (SmtpSettings, "dvci-email-credentials")):
         prefix = cls.model_config["env_prefix"]
         for name, field in cls.model_fields.items():
-            if name == "url":
+            if name in ("url", "host"):
                 needed[f"{prefix}{name}".upper()] = "config"
             elif "SecretStr" in str(field.annotation):
-                needed[f"{prefix}{name}".upper()] = "secret"
+                needed[f"{prefix}{name}".upper()] = secret
     return needed
 
 
@@ -154,17 +156,18 @@ def test_required_settings_are_provided(overlay):
     docs = build(overlay)
     config = next(c for c in of_kind(docs, "ConfigMap") if c["metadata"]["name"] == "dvci-config")["data"]
     secrets = {s["metadata"]["name"]: s.get("stringData", {}) for s in of_kind(docs, "Secret")}
-    sms = next(s for s in of_kind(docs, "Service") if s["metadata"]["name"] == "send-sms")
-    env_from = sms["spec"]["template"]["spec"]["containers"][0]["envFrom"]
-    assert {"configMapRef": {"name": "dvci-config"}} in env_from
-    assert {"secretRef": {"name": "dvci-sms-credentials"}} in env_from
+    services = {s["metadata"]["name"]: s for s in of_kind(docs, "Service")}
+    for service, secret in (("send-sms", "dvci-sms-credentials"), ("send-email", "dvci-email-credentials")):
+        env_from = services[service]["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+        assert {"configMapRef": {"name": "dvci-config"}} in env_from
+        assert {"secretRef": {"name": secret}} in env_from
     for var, where in _deployment_settings().items():
         if where == "config":
             assert var in config, f"{var} missing from dvci-config in {overlay}"
         elif overlay == "dev":  # staging/production secrets are created out of band (infra/README.md)
-            assert var in secrets["dvci-sms-credentials"], f"{var} missing from the dev secret"
+            assert var in secrets[where], f"{var} missing from the dev secret {where}"
     if overlay != "dev":
-        assert "dvci-sms-credentials" not in secrets, "real credentials never live in the repository"
+        assert not secrets, "real credentials never live in the repository"
         assert not any("sandbox" in str(v) for v in config.values())
 
 

@@ -1,0 +1,147 @@
+"""Sending one e-mail with exactly-once effect: render, check, build the MIME once (a redelivery is the
+same bytes and Message-ID), admit, deliver with failover SMTP -> SES."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.integrations.email import EmailFailure, EmailProvider, EmailReceipt, Envelope, mime
+from shared.integrations.email.settings import EmailSettings
+from shared.integrations.email.suppression import Suppressions
+from shared.integrations.email.templates import TemplateError, render
+from shared.integrations.errors import ProviderRejected
+from shared.reliability.failover import OutcomeUnknown, deliver
+from shared.reliability.pipeline import Pipeline
+from shared.runtime.app import EventContext
+from shared.storage.objects import ObjectMissing, ObjectStore, ObjectTooLarge
+
+_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class EmailRequest:
+    to: list[str]
+    cc: list[str] = field(default_factory=list)
+    bcc: list[str] = field(default_factory=list)
+    template: str | None = None
+    locale: str = "vi"
+    params: dict[str, Any] = field(default_factory=dict)
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+    attachments: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    message_id: str
+    provider: str
+    to: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class NotSent:
+    reason: EmailFailure
+    detail: str
+
+
+class EmailService:
+    def __init__(self, providers: dict[str, EmailProvider], order: list[str], pipeline: Pipeline,
+                 suppressions: Suppressions, objects: ObjectStore, settings: EmailSettings):
+        self.providers, self.order, self.pipeline = providers, order, pipeline
+        self.suppressions, self.objects, self.settings = suppressions, objects, settings
+
+    async def send(self, ctx: EventContext, req: EmailRequest) -> Sent | NotSent:
+        recipients = [*req.to, *req.cc, *req.bcc]
+        bad = [a for a in recipients if not _ADDRESS.match(a)]
+        if bad or not req.to:
+            return NotSent(EmailFailure.invalid_recipient,
+                           f"{len(bad)} address(es) are not e-mail addresses" if bad else "no recipient")
+        html: str | None
+        try:
+            if req.template:
+                r = render(req.template, req.locale, req.params)
+                subject, text, html = r.subject, r.text, r.html
+            else:
+                subject, text, html = req.subject or "", req.text or "", req.html
+                if not subject or not (text or html):
+                    raise TemplateError("either template, or subject with text and/or html, is required")
+        except TemplateError as exc:
+            return NotSent(EmailFailure.template_error, str(exc))
+        suppressed = await self.suppressions.which(recipients)
+        if suppressed:
+            return NotSent(EmailFailure.suppressed, f"{len(suppressed)} recipient(s) on the suppression list "
+                                                    "(hard bounce or complaint); `dvci email unsuppress` lifts it")
+        try:
+            attachments = await self._attachments(req.attachments)
+        except ObjectTooLarge as exc:
+            return NotSent(EmailFailure.attachment_too_large, str(exc))
+        except ObjectMissing as exc:
+            return NotSent(EmailFailure.attachment_missing, str(exc))
+        msg_id = mime.message_id(ctx.event.source, ctx.event.id, self.settings.domain)
+        message = mime.build(sender=self.settings.sender, to=req.to, cc=req.cc, subject=subject,
+                             text=text or "", html=html, attachments=attachments, msg_id=msg_id,
+                             date=mime.event_time(ctx.event.time))
+        s = self.settings
+        dkim = (s.dkim_selector, s.dkim_domain, s.dkim_private_key.get_secret_value().encode()) \
+            if s.dkim_selector and s.dkim_domain and s.dkim_private_key else None
+        envelope = Envelope(_bare(self.settings.sender), recipients, mime.to_bytes(message, dkim), msg_id)
+        adm = await self.pipeline.admit(ctx, self.order)
+
+        async def attempt(name: str, takeover: bool) -> EmailReceipt:
+            ctx.log_fields["provider"] = name
+            return await self.providers[name].send(envelope)
+
+        try:
+            provider, _ = await deliver(self.pipeline, adm, self.order, attempt)
+        except ProviderRejected as exc:
+            return NotSent(EmailFailure(exc.reason), exc.detail)
+        except OutcomeUnknown as exc:
+            return NotSent(EmailFailure.outcome_unknown, exc.detail)
+        adm.audit = {"kind": "email", "provider": provider, "outcome": "sent", "recipients": len(recipients)}
+        return Sent(msg_id, provider, req.to)
+
+    async def _attachments(self, specs: list[dict[str, str]]) -> list[mime.Attachment]:
+        budget = self.settings.max_attachment_bytes
+        out = []
+        for spec in specs:
+            data = await self.objects.get(spec["s3_key"], budget)
+            budget -= len(data)
+            out.append(mime.Attachment(spec["filename"], spec.get("content_type", "application/octet-stream"), data))
+        return out
+
+
+def _bare(address: str) -> str:
+    m = re.search(r"<([^>]+)>", address)
+    return m.group(1) if m else address
+
+
+_services: dict[int, EmailService] = {}
+
+
+def default_service() -> EmailService:
+    service = _services.get(id(asyncio.get_running_loop()))
+    return service if service is not None else _build()
+
+
+def _build() -> EmailService:
+    from shared.integrations.email.ses import SesEmail
+    from shared.integrations.email.smtp import SmtpEmail
+    from shared.reliability.policy import ProviderPolicy
+    from shared.reliability.settings import ReliabilitySettings
+    from shared.runtime.settings import runtime_settings
+    from shared.storage.redis import Keys, get_fast_redis, get_redis
+
+    settings = EmailSettings()
+    keys = Keys(runtime_settings().env)
+    providers: dict[str, EmailProvider] = {"smtp": SmtpEmail(), "ses": SesEmail()}
+    order = [p.strip() for p in settings.order.split(",") if p.strip() in providers]
+    pipeline = Pipeline(get_fast_redis(), keys, "email", {p: ProviderPolicy(p) for p in providers},
+                        ReliabilitySettings().idempotency())
+    service = _services[id(asyncio.get_running_loop())] = EmailService(
+        providers, order, pipeline, Suppressions(get_redis(), keys),
+        ObjectStore(settings.attachments_bucket, settings.s3_endpoint_url), settings)
+    return service

@@ -1,0 +1,53 @@
+"""Amazon SES through boto3 (`SendRawEmail`: the same MIME bytes as SMTP, byte for byte). boto3 is
+imported on first use only, in a worker thread (its client is synchronous)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from shared.integrations.email import EmailFailure, EmailReceipt, Envelope
+from shared.integrations.email.settings import SesSettings
+from shared.integrations.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
+
+
+class SesEmail:
+    name = "ses"
+
+    def __init__(self, settings: SesSettings | None = None):
+        self.settings = settings or SesSettings()
+        self._client: Any = None
+
+    def _ses(self) -> Any:
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            self._client = boto3.client("ses", region_name=self.settings.region,
+                                        endpoint_url=self.settings.endpoint_url,
+                                        config=Config(connect_timeout=3, read_timeout=self.settings.timeout_s,
+                                                      retries={"max_attempts": 1}))
+        return self._client
+
+    def _send(self, envelope: Envelope) -> str:
+        kwargs: dict[str, Any] = {"Source": envelope.sender, "Destinations": envelope.recipients,
+                                  "RawMessage": {"Data": envelope.raw}}
+        if self.settings.configuration_set:
+            kwargs["ConfigurationSetName"] = self.settings.configuration_set
+        return str(self._ses().send_raw_email(**kwargs)["MessageId"])
+
+    async def send(self, envelope: Envelope) -> EmailReceipt:
+        from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+
+        try:
+            message_id = await asyncio.to_thread(self._send, envelope)
+        except (EndpointConnectionError, ConnectTimeoutError) as exc:
+            raise ProviderUnavailable(self.name, f"cannot reach SES: {exc}") from exc
+        except ReadTimeoutError as exc:
+            raise ProviderAmbiguous(self.name, f"no answer from SES: {exc}") from exc
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("MessageRejected", "InvalidParameterValue"):
+                raise ProviderRejected(self.name, EmailFailure.content_rejected, f"{code}: {exc}") from exc
+            raise ProviderUnavailable(self.name, f"{code}: {exc}") from exc
+        return EmailReceipt(self.name, message_id)

@@ -1,0 +1,36 @@
+"""The suppression list: addresses that hard-bounced or complained get nothing more until an operator
+lifts them (`dvci email unsuppress ADDR`). Stored by digest: Redis never holds the address in clear."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import orjson
+
+from shared.storage.redis import Keys
+
+
+def digest(address: str) -> str:
+    return hashlib.sha256(address.strip().lower().encode()).hexdigest()[:32]
+
+
+class Suppressions:
+    def __init__(self, redis: Any, keys: Keys):
+        self.redis = redis
+        self.key = keys.key("email", "suppressed")
+
+    async def which(self, addresses: list[str]) -> list[str]:
+        """The suppressed ones among `addresses` (one round trip)."""
+        if not addresses:
+            return []
+        found = await self.redis.hmget(self.key, [digest(a) for a in addresses])
+        return [a for a, f in zip(addresses, found, strict=True) if f]
+
+    async def add(self, address: str, reason: str, source: str) -> None:
+        await self.redis.hset(self.key, digest(address), orjson.dumps({"reason": reason, "source": source,
+                                                                       "at": time.time()}))
+
+    async def remove(self, address: str) -> bool:
+        return bool(await self.redis.hdel(self.key, digest(address)))

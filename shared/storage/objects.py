@@ -1,0 +1,47 @@
+"""Object storage through the S3 API (boto3; `S3_ENDPOINT_URL` for MinIO/Ceph/moto). boto3 is imported
+on first use, so functions that never read objects never pay for it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+
+class ObjectTooLarge(ValueError):
+    def __init__(self, key: str, size: int, limit: int):
+        super().__init__(f"{key} is {size} bytes, over the {limit}-byte limit")
+        self.size = size
+
+
+class ObjectMissing(LookupError):
+    pass
+
+
+class ObjectStore:
+    def __init__(self, bucket: str, endpoint_url: str | None = None, region: str = "ap-southeast-1"):
+        self.bucket, self.endpoint_url, self.region = bucket, endpoint_url, region
+        self._client: Any = None
+
+    def _s3(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("s3", endpoint_url=self.endpoint_url, region_name=self.region)
+        return self._client
+
+    def _get(self, key: str, max_bytes: int) -> bytes:
+        from botocore.exceptions import ClientError
+
+        try:
+            size = int(self._s3().head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+            if size > max_bytes:
+                raise ObjectTooLarge(key, size, max_bytes)
+            return bytes(self._s3().get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise ObjectMissing(f"no object {key!r} in bucket {self.bucket}") from exc
+            raise
+
+    async def get(self, key: str, max_bytes: int) -> bytes:
+        """The object's bytes; ObjectTooLarge before downloading anything over `max_bytes`."""
+        return await asyncio.to_thread(self._get, key, max_bytes)
