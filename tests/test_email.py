@@ -275,3 +275,28 @@ def test_preview_renders_to_terminal_and_eml(tmp_path, capsys):
     assert msg["Subject"].startswith("Hồ sơ")
     with pytest.raises(SystemExit, match="expected_at"):
         cli.main(["email", "preview", "dossier_received", "--data", '{"citizen_name": "A"}'])
+
+
+def test_dkim_signature_verifies():
+    import dkim
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                            serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    msg = mime.build(sender="no-reply@dichvucong.example.vn", to=["c@example.vn"], cc=[], subject="Hồ sơ",
+                     text="Nội dung", html="<p>Nội dung</p>", attachments=[], msg_id="<1@dichvucong.example.vn>",
+                     date=None)
+    raw = mime.to_bytes(msg, ("dvc", "dichvucong.example.vn", pem))
+    assert raw.startswith(b"DKIM-Signature:")
+    txt = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"dvc._domainkey.dichvucong.example.vn."
+        return txt
+
+    assert dkim.verify(raw, dnsfunc=dns)
+    tampered = raw.replace("<p>Nội dung</p>".encode(), "<p>Nội dunG</p>".encode())
+    assert tampered != raw and not dkim.verify(tampered, dnsfunc=dns)

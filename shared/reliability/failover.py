@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from shared.integrations.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
+from shared.observability import metrics
 from shared.reliability.pipeline import Admission, Pipeline
 from shared.runtime.errors import ProvidersUnavailable
 
@@ -31,9 +32,11 @@ async def deliver(pipeline: Pipeline, adm: Admission, candidates: list[str],
         try:
             result = await attempt(name, adm.takeover)
         except ProviderRejected:
+            _count(pipeline.kind, name, "rejected")
             adm.result = (name, "ok")
             raise
         except ProviderUnavailable as exc:
+            _count(pipeline.kind, name, "unavailable")
             if adm.takeover:  # the previous delivery may have reached it: never elsewhere
                 adm.result, adm.ambiguous = (name, "fail"), name
                 raise ProvidersUnavailable(f"{name} unavailable after an unconfirmed attempt ({exc.detail})") from exc
@@ -42,12 +45,19 @@ async def deliver(pipeline: Pipeline, adm: Admission, candidates: list[str],
                 raise ProvidersUnavailable(f"no provider could take it (last: {exc})") from exc
             continue
         except ProviderAmbiguous as exc:
+            _count(pipeline.kind, name, "ambiguous")
             adm.result, adm.ambiguous = (name, "fail"), name
             if adm.tries >= pipeline.config.max_ambiguous_tries:
                 raise OutcomeUnknown(name, f"{name} did not confirm after {adm.tries} deliveries: "
                                            f"{exc.detail}") from exc
             raise ProvidersUnavailable(f"{name} may have received it ({exc.detail}); the retry goes there again",
                                        retry_after=2.0) from exc
+        _count(pipeline.kind, name, "ok")
         adm.result = (name, "ok")
         return name, result
     raise ProvidersUnavailable("no provider available")
+
+
+def _count(kind: str, provider: str, result: str) -> None:
+    if metrics.ENABLED:
+        metrics.PROVIDER_CALLS.labels(kind, provider, result).inc()
