@@ -4,6 +4,8 @@ same provider, which the idempotency record remembers); a refusal is the caller'
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -13,6 +15,7 @@ from shared.reliability.pipeline import Admission, Pipeline
 from shared.runtime.errors import ProvidersUnavailable
 
 T = TypeVar("T")
+log = logging.getLogger("dvci.reliability")
 
 
 class OutcomeUnknown(Exception):
@@ -29,6 +32,8 @@ async def deliver(pipeline: Pipeline, adm: Admission, candidates: list[str],
     propagates (with the breaker told the provider works); the rest as DESIGN.md says."""
     while adm.provider is not None:
         name = adm.provider
+        if adm.wait_ms > 0:  # a reserved rate-limit slot (GCRA) a little in the future
+            await asyncio.sleep(adm.wait_ms / 1000)
         try:
             result = await attempt(name, adm.takeover)
         except ProviderRejected:
@@ -37,6 +42,7 @@ async def deliver(pipeline: Pipeline, adm: Admission, candidates: list[str],
             raise
         except ProviderUnavailable as exc:
             _count(pipeline.kind, name, "unavailable")
+            log.warning("provider unavailable, failing over", extra={"provider": name, "error": exc.detail})
             if adm.takeover:  # the previous delivery may have reached it: never elsewhere
                 adm.result, adm.ambiguous = (name, "fail"), name
                 raise ProvidersUnavailable(f"{name} unavailable after an unconfirmed attempt ({exc.detail})") from exc

@@ -32,6 +32,7 @@ from shared.integrations.sms.receipts import (
     porting_key,
 )
 from shared.observability import metrics
+from shared.reliability.failover import OutcomeUnknown, deliver
 from shared.reliability.pipeline import Admission, Correlation, Pipeline, Ported
 from shared.runtime.app import EventContext, Replayed, stored
 from shared.runtime.errors import ProvidersUnavailable
@@ -266,50 +267,30 @@ class SmsService:
 
     async def _deliver(self, ctx: EventContext, adm: Admission, message: SmsMessage,
                        candidates: list[str]) -> Accepted | Failed:
-        while adm.provider is not None:
-            name = adm.provider
-            provider = self.providers[name]
+        """The providers in admission order under the shared failover rules; a takeover first asks
+        the provider what became of the reference."""
+
+        async def attempt(name: str, takeover: bool) -> ProviderReceipt:
             ctx.log_fields["provider"] = name
-            if adm.wait_ms > 0:
-                await asyncio.sleep(adm.wait_ms / 1000)
-            try:
-                receipt = await (self._resolve(ctx, provider, message) if adm.takeover
-                                 else self._send_retrying(ctx, provider, message))
-            except ProviderRejected as exc:
-                _count(name, "rejected")
-                adm.result = (name, "ok")  # the provider works; the message was refused
-                self._audit(adm, name, message, "rejected:" + exc.reason)
-                return Failed(message.to, FailureReason(exc.reason), exc.detail)
-            except ProviderUnavailable as exc:
-                _count(name, "unavailable")
-                log.warning("provider unavailable, failing over", extra={"provider": name, "error": exc.detail})
-                remaining = candidates[candidates.index(name) + 1:]
-                if await self.pipeline.failover(adm, name, remaining) is None:
-                    raise ProvidersUnavailable(f"no SMS provider could take the message (last: {exc})") from exc
-                adm.takeover = False
-                continue
-            except ProviderAmbiguous as exc:
-                _count(name, "ambiguous")
-                adm.result = (name, "fail")
-                adm.ambiguous = name
-                if adm.tries >= self.pipeline.config.max_ambiguous_tries:
-                    self._audit(adm, name, message, "outcome_unknown")
-                    return Failed(message.to, FailureReason.outcome_unknown,
-                                  f"{name} did not confirm after {adm.tries} deliveries: {exc.detail}")
-                raise ProvidersUnavailable(
-                    f"{name} may have received the message ({exc.detail}); retry goes to the same provider",
-                    retry_after=2.0) from exc
-            adm.result = (name, "ok")
-            cost = message.segments * self.catalogue.price(name, message.encoding, message.carrier, message.category)
-            self._audit(adm, name, message, "accepted", cost)
-            adm.correlation = self._correlation(ctx, name, receipt.provider_message_id, message)
-            if metrics.ENABLED:
-                metrics.PROVIDER_CALLS.labels("sms", name, "ok").inc()
-                metrics.SMS_SEGMENTS.labels(name, message.encoding).inc(message.segments)
-                metrics.SMS_COST.labels(name).inc(cost)
-            return Accepted(message.to, name, receipt.provider_message_id, message.segments, message.encoding,
-                            cost)
-        raise ProvidersUnavailable("no SMS provider available")
+            provider = self.providers[name]
+            return await (self._resolve(ctx, provider, message) if takeover
+                          else self._send_retrying(ctx, provider, message))
+
+        try:
+            name, receipt = await deliver(self.pipeline, adm, candidates, attempt)
+        except ProviderRejected as exc:  # the provider works; the message was refused
+            self._audit(adm, exc.provider, message, "rejected:" + exc.reason)
+            return Failed(message.to, FailureReason(exc.reason), exc.detail)
+        except OutcomeUnknown as exc:
+            self._audit(adm, exc.provider, message, "outcome_unknown")
+            return Failed(message.to, FailureReason.outcome_unknown, exc.detail)
+        cost = message.segments * self.catalogue.price(name, message.encoding, message.carrier, message.category)
+        self._audit(adm, name, message, "accepted", cost)
+        adm.correlation = self._correlation(ctx, name, receipt.provider_message_id, message)
+        if metrics.ENABLED:
+            metrics.SMS_SEGMENTS.labels(name, message.encoding).inc(message.segments)
+            metrics.SMS_COST.labels(name).inc(cost)
+        return Accepted(message.to, name, receipt.provider_message_id, message.segments, message.encoding, cost)
 
     async def _send_retrying(self, ctx: EventContext, provider: SmsProvider, message: SmsMessage) -> ProviderReceipt:
         """Fast transients only: an ambiguous answer is retried at the same provider, same reference."""
