@@ -20,6 +20,7 @@ from aiohttp import web
 
 from dvci import manifests as mf
 from dvci.broker import Broker, Route
+from dvci.client import STATE_FILE
 from sandbox.server import build_app as sandbox_app
 from sandbox.server import simulators, start_smtp
 from shared.runtime.errors import InvalidEvent
@@ -28,7 +29,6 @@ from shared.storage.redis import embedded_url
 
 log = logging.getLogger("dvci.dev")
 ROOT = Path(__file__).resolve().parent.parent
-STATE_FILE = Path(".dvci/dev.json")
 
 
 def provider_env(sandbox: str) -> dict[str, str]:
