@@ -85,21 +85,6 @@ async def one_raw(conn: Conn, headers: dict[str, str], body: bytes, stats: dict)
     stats[key] = stats.get(key, 0) + 1
 
 
-async def one(session: aiohttp.ClientSession, url: str, headers: dict[str, str], body: bytes,
-              stats: dict) -> None:
-    t0 = time.perf_counter()
-    try:
-        async with session.post(url, data=body, headers=headers) as r:
-            await r.read()
-            status, rtype = r.status, r.headers.get("ce-type", "")
-    except aiohttp.ClientError:
-        status, rtype = 0, ""
-    stats["lat"].append(time.perf_counter() - t0)
-    key = "ok" if (status == 200 and rtype.endswith(".accepted")) or (status == 200 and stats["any200"]) else \
-        f"s{status}:{rtype.rsplit('.', 1)[-1]}"
-    stats[key] = stats.get(key, 0) + 1
-
-
 async def closed_loop(url: str, concurrency: int, duration: float, warmup: float, any200: bool) -> dict:
     rng = random.Random()
     stats: dict = {"lat": [], "any200": any200}

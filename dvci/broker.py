@@ -88,7 +88,6 @@ class Broker:
         self._sem = asyncio.Semaphore(max_inflight)
         self._tasks: set[asyncio.Task] = set()
         self._post = post or http_post
-        self.dead_lettered = 0
 
     # -- ingress -------------------------------------------------------------------------------
     async def ingress(self, headers: dict[str, str], body: bytes) -> EventRecord:
@@ -180,7 +179,6 @@ class Broker:
                 dls_status, _, _ = await self._post(route.dead_letter_url, letter, 30.0)
             if dls_status is not None and 200 <= dls_status < 300:
                 rec.outcome = "dead-lettered"
-                self.dead_lettered += 1
                 return
         rec.outcome = "dead-letter-failed"
         log.error("dead-letter sink refused the event", extra={"ce_type": event.type, "ce_id": event.id})

@@ -158,9 +158,11 @@ async def dead_letter(redis):
 @pytest.fixture(scope="session", autouse=True)
 async def _close_http():
     yield
+    from shared.integrations.httpclient import close_clients
     from shared.runtime.http import close_sessions
 
     await close_sessions()
+    close_clients()
 
 
 # -- the log redaction scan: everything the suite logged through the project's formatter, and the logs

@@ -43,7 +43,7 @@ class SmtpEmail:
         async with self._sem:
             client = await self._connection()
             try:
-                errors, _ = await client.sendmail(envelope.sender, envelope.recipients, envelope.raw)
+                await client.sendmail(envelope.sender, envelope.recipients, envelope.raw)
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 self._idle.append(client)
                 codes = [r.code for r in exc.recipients]
@@ -62,8 +62,6 @@ class SmtpEmail:
                 await _close(client)
                 raise ProviderAmbiguous(self.name, f"connection lost during the transaction: {exc!r}") from exc
             self._idle.append(client)
-        if errors:  # some recipients refused, others accepted: the message went out
-            pass
         return EmailReceipt(self.name, envelope.message_id)
 
 

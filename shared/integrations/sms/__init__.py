@@ -14,7 +14,6 @@ class FailureReason(StrEnum):
     content_rejected = "content_rejected"
     content_too_long = "content_too_long"
     recipient_rate_limited = "recipient_rate_limited"
-    no_route = "no_route"
     outside_window = "outside_window"
     outcome_unknown = "outcome_unknown"
     provider_rejected = "provider_rejected"

@@ -47,13 +47,12 @@ class SmsJobs:
         """Record one receipt; emit `delivery.updated` when the message's status moved forward."""
         outcome = await self.book().record(r)
         if outcome.action == "emit":
-            corr = await self.book().correlation(r.provider, r.provider_message_id)
-            ext = {"dossierid": corr["dossierid"]} if corr.get("dossierid") else {}
+            ext = {"dossierid": outcome.dossier_id} if outcome.dossier_id else {}
             await self.app.emit(DELIVERY_UPDATED, {
                 "provider": r.provider, "provider_message_id": r.provider_message_id, "to": outcome.to,
                 "status": outcome.status, "carrier": outcome.carrier or None,
                 "at": r.at or datetime.now(UTC).isoformat(timespec="seconds"),
-                "event_source": corr.get("source"), "event_id": corr.get("id")},
+                "event_source": outcome.event_source, "event_id": outcome.event_id},
                 key=f"{r.provider}\x00{r.provider_message_id}\x00{outcome.status}", extensions=ext)
         return outcome.action
 

@@ -30,4 +30,6 @@ local emitted = c[3]
 if emitted and rank[emitted] >= rank[agg] then return {'stale', emitted} end
 redis.call('HSET', KEYS[1], 'emitted', agg)
 redis.call('PEXPIRE', KEYS[1], ttl)
-return {'emit', agg, c[4] or '', carrier ~= '' and carrier or (c[2] or '')}
+local e = redis.call('HMGET', KEYS[1], 'source', 'id', 'dossierid', 'accepted_at')
+return {'emit', agg, c[4] or '', carrier ~= '' and carrier or (c[2] or ''), e[1] or '', e[2] or '', e[3] or '',
+        e[4] or '0'}

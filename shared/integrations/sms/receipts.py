@@ -66,6 +66,10 @@ class Outcome:
     status: str | None = None
     to: str | None = None
     carrier: str | None = None
+    event_source: str | None = None
+    event_id: str | None = None
+    dossier_id: str | None = None
+    accepted_at: float = 0.0
 
 
 class ReceiptBook:
@@ -82,12 +86,10 @@ class ReceiptBook:
             metrics.SMS_RECEIPTS.labels(r.provider, r.status if action == "emit" else action).inc()
         if action != "emit":
             return Outcome(action)
-        return Outcome(action, res[1].decode(), res[2].decode(), res[3].decode())
-
-    async def correlation(self, provider: str, provider_message_id: str) -> dict[str, str]:
-        raw = await self.redis.execute("HGETALL", correlation_key(self.keys, provider, provider_message_id))
-        it = iter(raw or [])
-        return {k.decode(): v.decode() for k, v in zip(it, it, strict=False)}
+        status, to, carrier, source, event_id, dossier, accepted = (x.decode() for x in res[1:8])
+        if metrics.ENABLED and float(accepted):
+            metrics.SMS_RECEIPT_DELAY.labels(r.provider).observe(max(0.0, time.time() - float(accepted)))
+        return Outcome(action, status, to, carrier, source or None, event_id or None, dossier or None, float(accepted))
 
 
 # -- webhook authentication ------------------------------------------------------------------------------

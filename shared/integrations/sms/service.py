@@ -254,16 +254,8 @@ class SmsService:
                 _count("viettel", "rejected")
                 items[i] = BulkItem(i, c.message.to, "failed", "viettel", reason=r.reason, detail=r.detail)
                 continue
-            cost = c.message.segments * self.catalogue.price("viettel", c.message.encoding, c.message.carrier,
-                                                             c.message.category)
-            self._audit(c.adm, "viettel", c.message, "accepted", cost)
-            c.adm.correlation = self._correlation(c.ctx, "viettel", r.provider_message_id, c.message)
-            if metrics.ENABLED:
-                metrics.PROVIDER_CALLS.labels("sms", "viettel", "ok").inc()
-                metrics.SMS_SEGMENTS.labels("viettel", c.message.encoding).inc(c.message.segments)
-                metrics.SMS_COST.labels("viettel").inc(cost)
-            items[i] = BulkItem(i, c.message.to, "accepted", "viettel", r.provider_message_id, c.message.segments,
-                                cost)
+            _count("viettel", "ok")
+            items[i] = _item(i, self._accepted(c.ctx, c.adm, "viettel", r, c.message))
 
     async def _deliver(self, ctx: EventContext, adm: Admission, message: SmsMessage,
                        candidates: list[str]) -> Accepted | Failed:
@@ -284,6 +276,11 @@ class SmsService:
         except OutcomeUnknown as exc:
             self._audit(adm, exc.provider, message, "outcome_unknown")
             return Failed(message.to, FailureReason.outcome_unknown, exc.detail)
+        return self._accepted(ctx, adm, name, receipt, message)
+
+    def _accepted(self, ctx: EventContext, adm: Admission, name: str, receipt: ProviderReceipt,
+                  message: SmsMessage) -> Accepted:
+        """What every accepted message leaves behind: cost, audit, receipt correlation, spend metrics."""
         cost = message.segments * self.catalogue.price(name, message.encoding, message.carrier, message.category)
         self._audit(adm, name, message, "accepted", cost)
         adm.correlation = self._correlation(ctx, name, receipt.provider_message_id, message)
