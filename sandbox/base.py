@@ -180,23 +180,20 @@ class Simulator(abc.ABC):
     async def deliver_receipt(self, reference: str, message: dict[str, Any], status: str, carrier: str | None,
                               part: int, parts: int) -> int | None:
         """Push one receipt to the callback (signed), or keep it for a pull; returns the callback's status."""
-        import hashlib
-        import hmac
-
         import aiohttp
         import orjson
+
+        from shared.security.webhooks import WebhookAuth, signed_headers
 
         payload = self.receipt_payload(reference, message, status, carrier, part, parts)
         self.receipts_sent.append({"reference": reference, "status": status, "payload": payload})
         if self.pull_receipts or not self.receipts.callback_url:
             return None
         body = orjson.dumps(payload)
-        ts = int(time.time())
-        mac = hmac.new(self.receipts.secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+        headers = {"content-type": "application/json", **signed_headers(WebhookAuth(self.receipts.secret), body)}
         try:
-            async with aiohttp.ClientSession() as s, s.post(
-                    self.receipts.callback_url, data=body,
-                    headers={"content-type": "application/json", "x-dvci-signature": f"t={ts},v1={mac}"}) as r:
+            async with aiohttp.ClientSession() as s, s.post(self.receipts.callback_url, data=body,
+                                                            headers=headers) as r:
                 return r.status
         except aiohttp.ClientError:
             return None

@@ -1,4 +1,4 @@
-"""Viettel SMS brandname simulator: the CcApi SOAP service (`wsCpMt`), providers.md §1.1.
+"""Viettel SMS brandname simulator: the CcApi SOAP service (`wsCpMt`), docs/providers.md.
 
 Replies as Viettel does: `<return><message>Insert MT_QUEUE: OK</message><result>1</result></return>`;
 `result=0` with a message for refusals (template mismatch, bad receiver, wrong credentials, too long);

@@ -1,4 +1,4 @@
-"""VNPT / VinaPhone SMS brandname simulator: the JSON `RQST` -> `RPLY` API, providers.md §1.2.
+"""VNPT / VinaPhone SMS brandname simulator: the JSON `RQST` -> `RPLY` API, docs/providers.md.
 
 ERROR codes (assumed; the real table is not public): "0" success, "1" authentication failed,
 "2" invalid MOBILELIST, "3" unknown LABELID/CONTRACTID, "4" malformed request, "7" content does not

@@ -1,4 +1,4 @@
-"""The HTTP contract of DESIGN.md, through functions-framework's ASGI app, with SDK-encoded events."""
+"""The HTTP contract of docs/architecture.md, through functions-framework's ASGI app, with SDK-encoded events."""
 
 from __future__ import annotations
 

@@ -116,10 +116,10 @@ async def test_push_receipt_delivered_once_in_order_and_authenticated(server, sa
         async with s.post(server.url + "dlr/mobifone", data=body,
                           headers={"x-dvci-signature": f"t={int(time.time())},v1=" + "0" * 64}) as r:
             assert r.status == 401
-        from shared.integrations.sms.receipts import sign
+        from shared.security.webhooks import WebhookAuth, signed_headers
 
-        old = sign("sandbox-dlr-secret", int(time.time()) - 3600, body)
-        async with s.post(server.url + "dlr/mobifone", data=body, headers={"x-dvci-signature": old}) as r:
+        old = signed_headers(WebhookAuth("sandbox-dlr-secret"), body, now=time.time() - 3600)
+        async with s.post(server.url + "dlr/mobifone", data=body, headers=old) as r:
             assert r.status == 401  # replay window
     assert len(updates(got)) == 1
 
@@ -213,10 +213,10 @@ async def test_advertising_outside_the_window_is_scheduled_then_drained(redis, s
         assert isinstance(outcome, Scheduled) and outcome.send_at.hour == 7
         await jobs.hold(ctx, outcome.send_at)
         await jobs.hold(ctx, outcome.send_at)  # a redelivery schedules it once
-        assert sandbox["viettel"].requests == [] and await jobs.schedule().pending() == 1
+        assert sandbox["viettel"].requests == [] and await jobs.schedule().size() == 1
         assert await jobs.drain(night.astimezone(UTC)) == 0  # not yet
         assert await jobs.drain(outcome.send_at) == 1
-        assert await jobs.schedule().pending() == 0
+        assert await jobs.schedule().size() == 0
         drained = got.json()
         assert len(drained) == 1 and drained[0]["headers"]["ce-type"] == "vn.gov.dvc.sms.send.requested"
         assert drained[0]["data"]["category"] == "advertising" and drained[0]["headers"]["ce-dossierid"] == "H29-9"

@@ -3,20 +3,17 @@ Decree 91, delivery receipts.
 
 Takes:   vn.gov.dvc.sms.send.requested  (SmsSendRequested)
          vn.gov.dvc.sms.bulk.requested  (SmsBulkRequested: up to 1,000 recipients)
-         dev.knative.sources.ping       (PingData: the advertising drain, the Viettel receipt pull)
+         dev.knative.sources.ping       (jobs: sms-advertising-drain, sms-viettel-receipts)
 Replies: vn.gov.dvc.sms.accepted        (SmsAccepted)
          vn.gov.dvc.sms.failed          (SmsFailed)
          vn.gov.dvc.sms.scheduled       (SmsScheduled)
          vn.gov.dvc.sms.bulk.completed  (SmsBulkCompleted: one result per recipient)
 Emits:   vn.gov.dvc.sms.delivery.updated to K_SINK (receipts), vn.gov.dvc.sms.send.requested (drain)
-Routes:  POST /dlr/vnpt, POST /dlr/mobifone  (signed delivery-receipt webhooks)
+Routes:  POST /dlr/<provider>  (signed delivery-receipt webhooks of every push provider in the registry)
 Calls:   shared.integrations.sms (SmsService, SmsJobs)
 """
 
 from __future__ import annotations
-
-from starlette.requests import Request
-from starlette.responses import Response
 
 from functions.send_sms.models import (
     ACCEPTED,
@@ -24,11 +21,9 @@ from functions.send_sms.models import (
     BULK_REQUESTED,
     DELIVERY_UPDATED,
     FAILED,
-    PING,
     REQUESTED,
     SCHEDULED,
     BulkResult,
-    PingData,
     SmsAccepted,
     SmsBulkCompleted,
     SmsBulkRequested,
@@ -37,7 +32,7 @@ from functions.send_sms.models import (
     SmsScheduled,
     SmsSendRequested,
 )
-from shared.integrations.sms.jobs import SmsJobs, run_job
+from shared.integrations.sms.jobs import SmsJobs
 from shared.integrations.sms.service import Accepted, Scheduled, SmsRequest, default_service
 from shared.runtime import EventContext, FunctionApp, Reply
 from shared.storage.health import redis_ready
@@ -45,6 +40,7 @@ from shared.storage.health import redis_ready
 app = FunctionApp("send-sms")
 app.readiness_check(redis_ready)
 jobs = SmsJobs(app)
+jobs.serve_webhooks()  # POST /dlr/vnpt, /dlr/mobifone, ... (shared/integrations/sms/providers.py)
 app.emits(DELIVERY_UPDATED, SmsDeliveryUpdated)
 app.emits(REQUESTED, SmsSendRequested)  # the Decree 91 drain re-publishes held advertising
 
@@ -77,19 +73,14 @@ async def send_bulk(ctx: EventContext, req: SmsBulkRequested) -> Reply:
                                                   cost_vnd=sum(r.cost_vnd for r in results), results=results))
 
 
-@app.on(PING, PingData)
-async def scheduled_job(ctx: EventContext, ping: PingData) -> None:
-    ctx.log_fields.update(job=ping.job, **await run_job(jobs, ping.job))
+@app.job("sms-advertising-drain")
+async def advertising_drain(ctx: EventContext) -> dict[str, int]:
+    return {"drained": await jobs.drain()}
 
 
-@app.route("/dlr/vnpt")
-async def vnpt_receipt(request: Request) -> Response:
-    return await jobs.webhook("vnpt", request)
-
-
-@app.route("/dlr/mobifone")
-async def mobifone_receipt(request: Request) -> Response:
-    return await jobs.webhook("mobifone", request)
+@app.job("sms-viettel-receipts")
+async def viettel_receipts(ctx: EventContext) -> dict[str, int]:
+    return await jobs.pull_viettel()
 
 
 handle = app.entrypoint()

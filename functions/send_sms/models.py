@@ -13,7 +13,6 @@ REQUESTED = "vn.gov.dvc.sms.send.requested"
 ACCEPTED = "vn.gov.dvc.sms.accepted"
 FAILED = "vn.gov.dvc.sms.failed"
 SCHEDULED = "vn.gov.dvc.sms.scheduled"
-PING = "dev.knative.sources.ping"
 BULK_REQUESTED = "vn.gov.dvc.sms.bulk.requested"
 BULK_COMPLETED = "vn.gov.dvc.sms.bulk.completed"
 DELIVERY_UPDATED = "vn.gov.dvc.sms.delivery.updated"
@@ -118,9 +117,3 @@ class SmsDeliveryUpdated(BaseModel):
     at: str
     event_source: str | None = Field(None, description="source of the send.requested event")
     event_id: str | None = Field(None, description="id of the send.requested event")
-
-
-class PingData(BaseModel):
-    """A PingSource tick (infra/knative): which scheduled job to run."""
-
-    job: Literal["sms-advertising-drain", "sms-viettel-receipts"]

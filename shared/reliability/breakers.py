@@ -31,7 +31,7 @@ class BreakerAdmin:
     async def force(self, name: str, verb: str, by: str) -> None:
         """`verb` is open, close or auto (lift the forced state); who and when are recorded."""
         if "." not in name:
-            raise ValueError(f"breaker name must be kind.provider (e.g. sms.viettel), got {name!r}")
+            raise ValueError(f"breaker name must be kind.provider (kind.provider), got {name!r}")
         kind, provider = name.split(".", 1)
         key = self.keys.key(kind, "breaker", provider)
         now_ms = str(int(time.time() * 1000))

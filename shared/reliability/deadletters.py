@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,9 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from shared.reliability.keys import event_digest
 from shared.runtime.events import CloudEvent
+from shared.runtime.times import to_rfc3339
 from shared.storage.redis import Keys
 
 ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")
@@ -65,7 +66,7 @@ class DeadLetter:
             reason = body.get("detail") if isinstance(body, dict) else self.error_data.get("text")
         return {"id": self.id, "type": self.type, "event_id": self.event.get("id"),
                 "source": self.event.get("source"), "error_code": self.error_code, "reason": reason,
-                "times": self.times, "first_at": self.first_at, "last_at": self.last_at,
+                "times": self.times, "first_at": to_rfc3339(self.first_at), "last_at": to_rfc3339(self.last_at),
                 "replays": len(self.replays)}
 
 
@@ -80,7 +81,7 @@ class DeadLetterStore:
 
     @staticmethod
     def letter_id(event: CloudEvent) -> str:
-        return hashlib.sha256(f"{event.source}\x00{event.id}".encode()).hexdigest()[:16]
+        return event_digest(event.source, event.id, length=16)
 
     async def record(self, event: CloudEvent) -> DeadLetter:
         """Keep `event` (its knativeerror* extensions split off as the reason); one id per (source, id)."""

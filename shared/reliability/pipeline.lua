@@ -4,7 +4,7 @@
 --   next     : report a provider's definitive failure, pick the next provider (failover)
 --   complete : store the reply, report the provider's result to its breaker, append the audit record
 --   release  : give the claim back after an error (keep `prov` when the outcome is ambiguous)
---   result   : report a provider result to its breaker only (no idempotency record)
+-- Replies are flat arrays; shared/reliability/pipeline.py names their fields (one table per op).
 local op = ARGV[1]
 local spec = cjson.decode(ARGV[2])
 local t = redis.call('TIME')
@@ -125,10 +125,11 @@ end
 
 if op == 'admit' then
   local idem = KEYS[1]
-  if spec.port then
-    -- a number ported to another carrier (learnt from delivery receipts) changes the cheapest route
-    local ported = redis.call('HGET', KEYS[#KEYS], spec.port.f)
-    if ported and ported ~= spec.port.c then return {'ported', ported} end
+  if spec.hint then
+    -- a reroute hint: the caller routed for value `v` of field `f`; a different stored value (learnt
+    -- later, e.g. from receipts) means the candidates must be ranked again for it
+    local stored = redis.call('HGET', KEYS[#KEYS], spec.hint.f)
+    if stored and stored ~= spec.hint.v then return {'reroute', stored} end
   end
   local rec = redis.call('HMGET', idem, 'st', 'fp', 'lease', 'tries', 'prov')
   local takeover = 0
@@ -190,7 +191,7 @@ elseif op == 'complete' then
   redis.call('HDEL', KEYS[1], 'lease')
   redis.call('PEXPIRE', KEYS[1], string.format('%d', spec.ttl))
   if spec.corr then
-    -- delivery-receipt correlation: provider message id -> the event, its number and segments
+    -- correlation: the provider's id for this call -> what later reports (receipts, callbacks) need
     local f = {}
     for k, v in pairs(spec.corr.fields) do f[#f + 1] = k; f[#f + 1] = tostring(v) end
     redis.call('HSET', KEYS[5], unpack(f))
@@ -204,7 +205,7 @@ elseif op == 'complete' then
     local fields = {}
     for k, v in pairs(spec.audit) do fields[#fields + 1] = k; fields[#fields + 1] = tostring(v) end
     fields[#fields + 1] = 'at'; fields[#fields + 1] = tostring(now)
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', tostring(spec.audit_max or 1000000), '*', unpack(fields))
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', '1000000', '*', unpack(fields))
   end
   return {'ok', tr}
 elseif op == 'release' then
@@ -216,7 +217,5 @@ elseif op == 'release' then
     redis.call('DEL', KEYS[1])
   end
   return {'ok', tr}
-elseif op == 'result' then
-  return {'ok', report(KEYS[2], KEYS[1], spec.result)}
 end
 return redis.error_reply('unknown op ' .. tostring(op))

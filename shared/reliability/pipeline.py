@@ -7,7 +7,6 @@ All in `pipeline.lua`, with Redis's clock in milliseconds.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -16,6 +15,7 @@ from typing import Any, Literal
 import orjson
 
 from shared.observability import metrics, tracing
+from shared.reliability.keys import event_digest
 from shared.reliability.policy import IdempotencyConfig, ProviderPolicy, RateLimit
 from shared.runtime.app import EventContext, Replayed
 from shared.runtime.errors import (
@@ -37,12 +37,47 @@ _TRANSIENT = frozenset(("LOADING", "BUSY", "MASTERDOWN", "READONLY", "TRYAGAIN",
 Outcome = Literal["ok", "fail"]
 
 
-class Ported(Exception):
-    """Admission found the number in the porting table under another carrier: re-rank and admit again."""
+class Reroute(Exception):
+    """Admission found the reroute hint's field holding another value than the caller routed for (e.g. a
+    subscriber moved to another network): rank the candidates for `value` and admit again."""
 
-    def __init__(self, carrier: str):
-        super().__init__(carrier)
-        self.carrier = carrier
+    def __init__(self, value: str):
+        super().__init__(value)
+        self.value = value
+
+
+@dataclass(frozen=True, slots=True)
+class Hint:
+    """A reroute hint checked inside admission: hash `key`, field `field`, routed for `value`."""
+
+    key: str
+    field: str
+    value: str
+
+
+# The fields of each reply of pipeline.lua, by status (replies are flat arrays: named here, once).
+_REPLY_FIELDS: dict[str, tuple[str, ...]] = {
+    "ok": ("provider", "wait_ms", "probe", "takeover", "tries"),
+    "recipient_limited": ("wait_ms", "provider", "takeover", "tries"),
+    "reroute": ("value",),
+    "replay": ("response",),
+    "conflict": (),
+    "busy": ("retry_ms",),
+    "limited": ("retry_ms", "previous"),
+    "unavailable": ("retry_ms", "previous"),
+}
+_NEXT_FIELDS: dict[str, tuple[str, ...]] = {
+    "ok": ("provider", "wait_ms", "probe", "transition"),
+    "limited": ("retry_ms", "transition"),
+    "unavailable": ("retry_ms", "transition"),
+}
+
+
+def _named(res: list[Any], table: dict[str, tuple[str, ...]]) -> tuple[str, dict[str, Any]]:
+    status = res[0].decode() if isinstance(res[0], bytes) else str(res[0])
+    names = table.get(status, ())
+    return status, {n: (v.decode() if isinstance(v, bytes) and n not in ("response",) else v)
+                    for n, v in zip(names, res[1:], strict=False)}
 
 
 @dataclass(slots=True)
@@ -83,7 +118,7 @@ class Admission:
 
 
 class Pipeline:
-    """Reliability state of one integration kind (e.g. `sms`) in Redis."""
+    """Reliability state of one integration kind (its name) in Redis."""
 
     def __init__(self, redis: RespClient, keys: Keys, kind: str, policies: dict[str, ProviderPolicy],
                  config: IdempotencyConfig | None = None):
@@ -98,8 +133,7 @@ class Pipeline:
 
     # -- keys ----------------------------------------------------------------------------------
     def idem_key(self, event: CloudEvent) -> str:
-        digest = hashlib.sha256(f"{event.source}\x00{event.id}".encode()).hexdigest()[:32]
-        return self.keys.key(self.kind, "idem", digest)
+        return self.keys.key(self.kind, "idem", event_digest(event.source, event.id))
 
     def breaker_key(self, provider: str) -> str:
         return self.keys.key(self.kind, "breaker", provider)
@@ -149,9 +183,9 @@ class Pipeline:
 
     # -- steps ---------------------------------------------------------------------------------
     async def admit(self, ctx: EventContext, providers: list[str], *,
-                    recipient: tuple[str, RateLimit | None] | None = None,
-                    porting: tuple[str, str, str] | None = None) -> Admission:
-        """Claim the event and pick a provider, or raise the answer (replay, 409, 400, 429, 503)."""
+                    recipient: tuple[str, RateLimit | None] | None = None, hint: Hint | None = None) -> Admission:
+        """Claim the event and pick a provider, or raise the answer (replay, 409, 400, 429, 503), or
+        Reroute when `hint` says the candidates were ranked for a stale value."""
         event = ctx.event
         key = self.idem_key(event)
         cand_keys, cand_specs = self._candidates(providers, 4)
@@ -160,41 +194,36 @@ class Pipeline:
         spec = {"fp": event.fingerprint(), "lease": self.config.lease_ms, "ttl": self.config.in_progress_ttl_ms,
                 "max_wait": self.config.max_rate_wait_ms, "providers": cand_specs,
                 "rcpt": limit.lua() if limit else None,
-                "port": {"f": porting[1], "c": porting[2]} if porting else None}
+                "hint": {"f": hint.field, "v": hint.value} if hint else None}
         keys = [key, rcpt_key, self.breaker_stream, *cand_keys]
-        if porting:
-            keys.append(porting[0])
-        res = await self._run(keys, "admit", spec)
-        status = res[0].decode()
-        if status == "ported":
-            raise Ported(res[1].decode())
-        if status == "ok":
-            adm = Admission(self, key, res[1].decode(), float(res[2]), bool(res[3]), bool(res[4]), int(res[5]))
+        if hint:
+            keys.append(hint.key)
+        status, r = _named(await self._run(keys, "admit", spec), _REPLY_FIELDS)
+        if status == "reroute":
+            raise Reroute(r["value"])
+        if status in ("ok", "recipient_limited"):
+            adm = Admission(self, key, r["provider"] or None, float(r["wait_ms"]), bool(r.get("probe", 0)),
+                            bool(r["takeover"]), int(r["tries"]), recipient_limited=status == "recipient_limited")
             ctx.claim = adm
-            return adm
-        if status == "recipient_limited":
-            if metrics.ENABLED:
+            if adm.recipient_limited and metrics.ENABLED:
                 metrics.RATE_LIMITED.labels(self.kind, "recipient").inc()
-            adm = Admission(self, key, None, 0, False, bool(res[3]), int(res[4]), recipient_limited=True)
-            ctx.claim = adm
             return adm
         if status == "replay":
-            raise Replayed(res[1])
+            raise Replayed(r["response"])
         if status == "conflict":
             raise ConflictingReuse(
                 f"event id {event.id!r} from {event.source!r} was already used with a different payload",
                 errors=[{"field": "id", "problem": "reused with different data"}])
+        retry_after = max(1.0, float(r["retry_ms"]) / 1000)
         if status == "busy":
             raise EventInProgress(f"event {event.id!r} is being processed by another instance",
-                                  retry_after=max(1.0, float(res[1]) / 1000))
+                                  retry_after=retry_after)
         if status == "limited":
             if metrics.ENABLED:
                 metrics.RATE_LIMITED.labels(self.kind, "provider").inc()
-            raise RateLimited(f"{self.kind} providers at their contract rate",
-                              retry_after=max(1.0, float(res[1]) / 1000))
+            raise RateLimited(f"{self.kind} providers at their contract rate", retry_after=retry_after)
         raise ProvidersUnavailable(
-            f"no {self.kind} provider available (breakers open: {', '.join(providers)})",
-            retry_after=max(1.0, float(res[1]) / 1000))
+            f"no {self.kind} provider available (breakers open: {', '.join(providers)})", retry_after=retry_after)
 
     async def failover(self, adm: Admission, failed: str, remaining: list[str], *, count: bool = True) -> str | None:
         """Record `failed` as definitively failed (once per call: `count`) and claim the next provider;
@@ -204,14 +233,12 @@ class Pipeline:
                            "policy": self.policies[failed].breaker.lua()},
                 "max_wait": self.config.max_rate_wait_ms, "lease": self.config.lease_ms,
                 "providers": cand_specs}
-        res = await self._run([adm.key, adm.key, self.breaker_stream, self.breaker_key(failed), *cand_keys],
-                              "next", spec)
-        status = res[0].decode()
+        status, r = _named(await self._run(
+            [adm.key, adm.key, self.breaker_stream, self.breaker_key(failed), *cand_keys], "next", spec), _NEXT_FIELDS)
+        self._transitions(r["transition"])
         if status == "ok":
-            self._transitions(res[4])
-            adm.provider, adm.wait_ms, adm.probe = res[1].decode(), float(res[2]), bool(res[3])
+            adm.provider, adm.wait_ms, adm.probe = r["provider"], float(r["wait_ms"]), bool(r["probe"])
             return adm.provider
-        self._transitions(res[2])
         adm.provider = None
         return None
 

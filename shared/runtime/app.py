@@ -1,9 +1,9 @@
 """FunctionApp: CloudEvent type routing, replies, error mapping, health — served by functions-framework.
 
-    app = FunctionApp("send-sms")
+    app = FunctionApp("notify")
 
-    @app.on("vn.gov.dvc.sms.send.requested", SmsSendRequested)
-    async def send(ctx: EventContext, req: SmsSendRequested) -> Reply: ...
+    @app.on("vn.gov.dvc.notice.requested", NoticeRequested)
+    async def notify(ctx: EventContext, req: NoticeRequested) -> Reply: ...
 
     handle = app.entrypoint()   # functions-framework --asgi --signature-type http --target handle
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -69,6 +69,14 @@ class EventContext:
 
 
 Handler = Callable[[EventContext, Any], Awaitable[Reply | None]]
+Job = Callable[[EventContext], Awaitable[dict[str, Any] | None]]
+PING = "dev.knative.sources.ping"
+
+
+class PingData(BaseModel):
+    """A PingSource tick (infra/knative): which scheduled job of the function to run."""
+
+    job: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9-]*$")
 Route = Callable[[Request], Awaitable[Response]]
 ReadinessCheck = Callable[[], Awaitable[None]]
 
@@ -115,6 +123,7 @@ class FunctionApp:
         self._routes: dict[tuple[str, str], Route] = {}
         self._readiness: list[ReadinessCheck] = []
         self._fallback: Callable[[EventContext, CloudEvent], Awaitable[Reply | None]] | None = None
+        self._jobs: dict[str, Job] = {}
         self.emitted: dict[str, type[BaseModel]] = {}
         self.inflight = 0
         logs.configure(self.settings.log_level)
@@ -130,6 +139,30 @@ class FunctionApp:
             return handler
 
         return register
+
+    def job(self, name: str) -> Callable[[Job], Job]:
+        """Register `fn(ctx) -> counts | None` as the scheduled job `name`: run on every
+        `dev.knative.sources.ping` event whose data is {"job": name} (a PingSource per job)."""
+
+        def register(fn: Job) -> Job:
+            if not self._jobs:
+                self.on(PING, PingData)(self._run_job)
+            self._jobs[name] = fn
+            return fn
+
+        return register
+
+    @property
+    def jobs(self) -> list[str]:
+        return sorted(self._jobs)
+
+    async def _run_job(self, ctx: EventContext, ping: PingData) -> None:
+        fn = self._jobs.get(ping.job)
+        if fn is None:
+            raise InvalidEvent(f"{self.name} has no scheduled job {ping.job!r}; it has: {', '.join(self.jobs)}",
+                               errors=[{"field": "data.job", "problem": "unknown job"}])
+        ctx.log_fields["job"] = ping.job
+        ctx.log_fields.update(await fn(ctx) or {})
 
     def emits(self, event_type: str, model: type[BaseModel]) -> None:
         """Declare an event this function emits to K_SINK outside a request (webhooks, cron)."""

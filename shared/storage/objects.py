@@ -45,3 +45,27 @@ class ObjectStore:
     async def get(self, key: str, max_bytes: int) -> bytes:
         """The object's bytes; ObjectTooLarge before downloading anything over `max_bytes`."""
         return await asyncio.to_thread(self._get, key, max_bytes)
+
+    def _put(self, key: str, data: bytes, content_type: str, metadata: dict[str, str] | None) -> str:
+        reply = self._s3().put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
+                                      Metadata=metadata or {})
+        return str(reply.get("ETag", "")).strip('"')
+
+    async def put(self, key: str, data: bytes, content_type: str = "application/octet-stream",
+                  metadata: dict[str, str] | None = None) -> str:
+        """Write the object (replacing any object under `key`); returns its ETag."""
+        return await asyncio.to_thread(self._put, key, data, content_type, metadata)
+
+    def _exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._s3().head_object(Bucket=self.bucket, Key=key)
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread(self._exists, key)

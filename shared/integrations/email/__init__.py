@@ -41,3 +41,8 @@ class EmailProvider(Protocol):
     async def send(self, envelope: Envelope) -> EmailReceipt:
         """Send the raw MIME; raise ProviderRejected / ProviderUnavailable / ProviderAmbiguous otherwise."""
         ...
+
+    async def status(self, envelope: Envelope) -> EmailReceipt | None:
+        """What became of an earlier send of this Message-ID; raise ProviderAmbiguous when the provider
+        cannot say (SMTP and SES cannot: a takeover re-sends the same bytes)."""
+        ...

@@ -11,6 +11,8 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parsedate_to_datetime
 
+from shared.reliability.keys import event_digest
+
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
@@ -20,7 +22,7 @@ class Attachment:
 
 
 def message_id(source: str, event_id: str, domain: str) -> str:
-    digest = hashlib.sha256((source + "\x00" + event_id).encode()).hexdigest()[:32]
+    digest = event_digest(source, event_id)
     return f"<{digest}@{domain}>"
 
 

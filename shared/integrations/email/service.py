@@ -12,8 +12,8 @@ from shared.integrations.email import EmailFailure, EmailProvider, EmailReceipt,
 from shared.integrations.email.settings import EmailSettings
 from shared.integrations.email.suppression import Suppressions
 from shared.integrations.email.templates import TemplateError, render
-from shared.integrations.errors import ProviderRejected
-from shared.reliability.failover import OutcomeUnknown, deliver
+from shared.reliability.errors import OutcomeUnknown, ProviderRejected
+from shared.reliability.failover import deliver
 from shared.reliability.pipeline import Pipeline
 from shared.runtime.app import EventContext
 from shared.storage.objects import ObjectMissing, ObjectStore, ObjectTooLarge
@@ -90,13 +90,9 @@ class EmailService:
             if s.dkim_selector and s.dkim_domain and s.dkim_private_key else None
         envelope = Envelope(_bare(self.settings.sender), recipients, mime.to_bytes(message, dkim), msg_id)
         adm = await self.pipeline.admit(ctx, self.order)
-
-        async def attempt(name: str, takeover: bool) -> EmailReceipt:
-            ctx.log_fields["provider"] = name
-            return await self.providers[name].send(envelope)
-
-        try:
-            provider, _ = await deliver(self.pipeline, adm, self.order, attempt)
+        try:  # SMTP does not de-duplicate: no in-request re-send; a takeover asks the provider first
+            provider, _ = await deliver(self.pipeline, adm, self.order, _EmailDelivery(self, ctx, envelope),
+                                        attempts=1, remaining=ctx.remaining)
         except ProviderRejected as exc:
             return NotSent(EmailFailure(exc.reason), exc.detail)
         except OutcomeUnknown as exc:
@@ -112,6 +108,22 @@ class EmailService:
             budget -= len(data)
             out.append(mime.Attachment(spec["filename"], spec.get("content_type", "application/octet-stream"), data))
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class _EmailDelivery:
+    """One message (fixed bytes and Message-ID) as a `Delivery` to SMTP or SES."""
+
+    service: EmailService
+    ctx: EventContext
+    envelope: Envelope
+
+    async def send(self, provider: str) -> EmailReceipt:
+        self.ctx.log_fields["provider"] = provider
+        return await self.service.providers[provider].send(self.envelope)
+
+    async def status(self, provider: str) -> EmailReceipt | None:
+        return await self.service.providers[provider].status(self.envelope)
 
 
 def _bare(address: str) -> str:

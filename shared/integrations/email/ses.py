@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.integrations.email import EmailFailure, EmailReceipt, Envelope
 from shared.integrations.email.settings import SesSettings
-from shared.integrations.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
+from shared.reliability.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
 
 
 class SesEmail:
@@ -35,6 +35,9 @@ class SesEmail:
         if self.settings.configuration_set:
             kwargs["ConfigurationSetName"] = self.settings.configuration_set
         return str(self._ses().send_raw_email(**kwargs)["MessageId"])
+
+    async def status(self, envelope: Envelope) -> EmailReceipt | None:
+        raise ProviderAmbiguous(self.name, "no status query: the same message is sent again")
 
     async def send(self, envelope: Envelope) -> EmailReceipt:
         from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError

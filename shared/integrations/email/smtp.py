@@ -10,7 +10,7 @@ import aiosmtplib
 
 from shared.integrations.email import EmailFailure, EmailReceipt, Envelope
 from shared.integrations.email.settings import SmtpSettings
-from shared.integrations.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
+from shared.reliability.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
 
 
 class SmtpEmail:
@@ -36,6 +36,9 @@ class SmtpEmail:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise ProviderUnavailable(self.name, f"cannot connect: {exc!r}") from exc
         return client
+
+    async def status(self, envelope: Envelope) -> EmailReceipt | None:
+        raise ProviderAmbiguous(self.name, "no status query: the same message is sent again")
 
     async def send(self, envelope: Envelope) -> EmailReceipt:
         if self._sem is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 
 class FailureReason(StrEnum):
@@ -57,4 +57,21 @@ class SmsProvider(Protocol):
 
         Raise ProviderAmbiguous when the provider offers no such query (the caller then re-sends with
         the same reference, which the provider de-duplicates)."""
+        ...
+
+
+@runtime_checkable
+class BatchSms(Protocol):
+    """A gateway with a many-recipient call (Viettel's wsCpMt4): bulk sends go through it in batches."""
+
+    async def send_many(self, messages: list[SmsMessage]) -> dict[str, ProviderReceipt | Exception]:
+        """One outcome per reference: a receipt or a ProviderRejected; the whole call may raise."""
+        ...
+
+
+@runtime_checkable
+class PulledReceipts(Protocol):
+    """A gateway that reports only failures, by (receiver, text), pulled by a job (Viettel's getFailSub)."""
+
+    async def fail_subs(self, day: str, page: int = 1, page_size: int = 500) -> tuple[int, list[tuple[str, str]]]:
         ...

@@ -12,35 +12,50 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shared.integrations.errors import ProviderError
+from shared.integrations.registry import load
 from shared.integrations.sms import receipts
+from shared.integrations.sms.providers import REGISTRY
 from shared.integrations.sms.receipts import DELIVERY_UPDATED, Receipt, ReceiptBook
-from shared.integrations.sms.schedule import Schedule
-from shared.integrations.sms.settings import MobifoneSettings, ViettelSettings, VnptSettings
+from shared.integrations.sms.settings import ViettelSettings
+from shared.reliability.errors import ProviderError
+from shared.reliability.keys import event_digest
+from shared.reliability.outbox import Outbox
 from shared.runtime.app import EventContext, FunctionApp
+from shared.runtime.events import CloudEvent
 from shared.runtime.problem import problem_response
+from shared.runtime.times import to_rfc3339
+from shared.security.webhooks import WebhookRefused, read_verified, refused_response
 from shared.storage.redis import Keys, get_fast_redis, get_redis
 
 log = logging.getLogger("dvci.sms.jobs")
 REQUESTED = "vn.gov.dvc.sms.send.requested"
-_PARSERS = {"vnpt": receipts.from_vnpt, "mobifone": receipts.from_mobifone}
 
 
 class SmsJobs:
     def __init__(self, app: FunctionApp):
         self.app = app
         self.keys = Keys(app.settings.env)
-        self.webhook_auth = {
-            "vnpt": (VnptSettings().dlr_secret.get_secret_value(), _ips(VnptSettings().dlr_allow_ips)),
-            "mobifone": (MobifoneSettings().dlr_secret.get_secret_value(), _ips(MobifoneSettings().dlr_allow_ips)),
-        }
+        self.webhooks = {spec.webhook.path: (spec, spec.webhook_auth(), load(spec.webhook.parser))
+                         for spec in REGISTRY.webhooks() if spec.webhook is not None}
         self.viettel = ViettelSettings()
+
+    def serve_webhooks(self) -> None:
+        """Route every provider's receipt webhook (from the registry) to `webhook`."""
+        for path in self.webhooks:
+            self.app.route(path)(self._route(path))
+
+    def _route(self, path: str) -> Any:
+        async def route(request: Request) -> Response:
+            return await self.webhook(path, request)
+
+        return route
 
     def book(self) -> ReceiptBook:
         return ReceiptBook(get_fast_redis(), self.keys)
 
-    def schedule(self) -> Schedule:
-        return Schedule(get_redis(), self.keys)
+    def schedule(self) -> Outbox:
+        """Advertising held back by Decree 91 until its window opens."""
+        return Outbox(get_redis(), self.keys.key("sms", "outbox", "decree91"))
 
     # -- receipts ----------------------------------------------------------------------------------
     async def receipt(self, r: Receipt) -> str:
@@ -51,26 +66,24 @@ class SmsJobs:
             await self.app.emit(DELIVERY_UPDATED, {
                 "provider": r.provider, "provider_message_id": r.provider_message_id, "to": outcome.to,
                 "status": outcome.status, "carrier": outcome.carrier or None,
-                "at": r.at or datetime.now(UTC).isoformat(timespec="seconds"),
+                "at": to_rfc3339(r.at, lenient=True),  # providers send local time without an offset
                 "event_source": outcome.event_source, "event_id": outcome.event_id},
                 key=f"{r.provider}\x00{r.provider_message_id}\x00{outcome.status}", extensions=ext)
         return outcome.action
 
-    async def webhook(self, provider: str, request: Request) -> Response:
-        """POST /dlr/<provider>: authenticated (HMAC signature or IP allow-list), else 401 and nothing emitted."""
-        body = await request.body()
-        secret, ips = self.webhook_auth[provider]
-        refused = receipts.verify(secret, ips, request.headers.get("x-dvci-signature"), body,
-                                  request.client.host if request.client else None)
-        if refused:
-            log.warning("receipt webhook refused", extra={"provider": provider, "reason": refused})
-            return problem_response(401, "Unauthenticated receipt", refused,
-                                    type_uri="urn:dvci:problem:unauthenticated")
+    async def webhook(self, path: str, request: Request) -> Response:
+        """POST <the provider's path>: authenticated (shared/security/webhooks.py), else 401 and nothing emitted."""
+        spec, auth, parser = self.webhooks[path]
         try:
-            r = _PARSERS[provider](orjson.loads(body))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            return problem_response(400, "Malformed receipt", f"{provider} receipt not understood: {exc!r}",
-                                    type_uri="urn:dvci:problem:malformed-receipt")
+            body = await read_verified(request, auth)
+        except WebhookRefused as exc:
+            log.warning("receipt webhook refused", extra={"provider": spec.name, "reason": exc.reason})
+            return refused_response(exc, "receipt")
+        try:
+            r = parser(orjson.loads(body))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            detail = f"{spec.name} receipt not understood: {type(exc).__name__}"
+            return problem_response(400, "Malformed receipt", detail, type_uri="urn:dvci:problem:malformed-receipt")
         action = await self.receipt(r)
         return Response(orjson.dumps({"status": action}), media_type="application/json")
 
@@ -114,13 +127,17 @@ class SmsJobs:
 
     # -- Decree 91 -----------------------------------------------------------------------------------
     async def hold(self, ctx: EventContext, send_at: datetime) -> None:
-        await self.schedule().add(ctx.event, send_at)
+        """Idempotent: the same event held twice is one entry."""
+        event = ctx.event
+        await self.schedule().add(event_digest(event.source, event.id), orjson.dumps(event.to_dict()),
+                                  send_at.timestamp())
 
     async def drain(self, now: datetime | None = None) -> int:
         """Re-publish the advertising whose window has opened; the new id is fixed by the original."""
         schedule = self.schedule()
         sent = 0
-        for member, event in await schedule.due(now or datetime.now(UTC)):
+        for member, payload in await schedule.due((now or datetime.now(UTC)).timestamp()):
+            event = CloudEvent.from_dict(orjson.loads(payload))
             ext = {k: v for k, v in event.extensions.items() if k in ("dossierid", "traceparent", "partitionkey")}
             await self.app.emit(REQUESTED, event.data, key=f"{event.source}\x00{event.id}\x00scheduled",
                                 extensions=ext)
@@ -131,16 +148,3 @@ class SmsJobs:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _ips(text: str) -> list[str]:
-    return [p.strip() for p in text.split(",") if p.strip()]
-
-
-async def run_job(jobs: SmsJobs, job: str) -> dict[str, Any]:
-    if job == "sms-advertising-drain":
-        return {"drained": await jobs.drain()}
-    if job == "sms-viettel-receipts":
-        return await jobs.pull_viettel()
-    raise ValueError(job)
-

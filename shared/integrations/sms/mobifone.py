@@ -3,14 +3,16 @@ sandbox/README.md. Reference: `client_ref`; it has a status query by reference."
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 import orjson
 
 from shared.integrations import transport
-from shared.integrations.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
 from shared.integrations.sms import FailureReason, ProviderReceipt, SmsMessage
+from shared.integrations.sms.receipts import Receipt
 from shared.integrations.sms.settings import MobifoneSettings
+from shared.reliability.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
 
 REJECTIONS = {"11": FailureReason.invalid_recipient, "12": FailureReason.content_rejected,
               "13": FailureReason.content_too_long}
@@ -63,3 +65,15 @@ class MobifoneSms:
         if not isinstance(reply, dict):
             raise ProviderAmbiguous(self.name, f"unreadable reply (HTTP {status})")
         return reply
+
+
+# -- delivery receipts (push; assumed shape, sandbox/README.md) --------------------------------------------
+RECEIPT_STATUS = {"delivered": "delivered", "failed": "failed", "expired": "expired"}
+
+
+def parse_receipt(payload: dict[str, Any]) -> Receipt:
+    """MobiFone push: {"message_id", "status", "carrier", "part", "parts", "at"} (per part)."""
+    return Receipt("mobifone", str(payload["message_id"]),
+                   RECEIPT_STATUS.get(str(payload.get("status")), "unknown"),  # type: ignore[arg-type]
+                   str(payload.get("carrier") or ""), str(payload.get("at") or ""), int(payload.get("part", 1)),
+                   int(payload.get("parts", 0)))

@@ -1,12 +1,13 @@
--- One delivery receipt: correlate to the accepted message, de-duplicate, never regress, aggregate parts,
--- learn number porting. KEYS[1] = correlation hash, KEYS[2] = porting hash.
--- ARGV: status, part, parts (0 = from the correlation), carrier ('' = unknown), ttl ms
+-- One delivery receipt, appended to the status book library (shared/reliability/statusbook.lua): correlate
+-- to the accepted message, de-duplicate, never regress, aggregate parts, learn number porting.
+-- KEYS[1] = correlation hash, KEYS[2] = porting hash.
+-- ARGV: status, part, parts (0 = from the correlation), carrier ('' = unknown), ttl ms, rank (JSON)
 local status, part, parts, carrier, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local rank = {sent = 0, unknown = 1, delivered = 2, failed = 2, expired = 2}
+local rank = cjson.decode(ARGV[6])
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'uncorrelated'} end
-if redis.call('HSETNX', KEYS[1], 'r:' .. part .. ':' .. status, '1') == 0 then return {'duplicate'} end
+if dedupe(KEYS[1], part .. ':' .. status) then return {'duplicate'} end
 local previous = redis.call('HGET', KEYS[1], 'p:' .. part)
-if previous and rank[previous] >= rank[status] then return {'stale', previous} end
+if previous and not_forward(rank, previous, status) then return {'stale', previous} end
 redis.call('HSET', KEYS[1], 'p:' .. part, status)
 local c = redis.call('HMGET', KEYS[1], 'segments', 'carrier', 'emitted', 'to')
 if parts == 0 then parts = tonumber(c[1] or '1') end
@@ -27,7 +28,7 @@ if not agg then
   else return {'partial', tostring(delivered), tostring(parts)} end
 end
 local emitted = c[3]
-if emitted and rank[emitted] >= rank[agg] then return {'stale', emitted} end
+if emitted and not_forward(rank, emitted, agg) then return {'stale', emitted} end
 redis.call('HSET', KEYS[1], 'emitted', agg)
 redis.call('PEXPIRE', KEYS[1], ttl)
 local e = redis.call('HMGET', KEYS[1], 'source', 'id', 'dossierid', 'accepted_at')

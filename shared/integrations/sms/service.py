@@ -7,7 +7,6 @@ outcomes); errors the broker must retry (409/429/503) are raised.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -15,11 +14,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
-from tenacity.wait import wait_random_exponential
 
-from shared.integrations.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
-from shared.integrations.sms import FailureReason, ProviderReceipt, SmsMessage, SmsProvider, decree91
+from shared.integrations.sms import (
+    BatchSms,
+    FailureReason,
+    ProviderReceipt,
+    PulledReceipts,
+    SmsMessage,
+    SmsProvider,
+    decree91,
+)
 from shared.integrations.sms.catalogue import Catalogue
 from shared.integrations.sms.content import ContentRejected, prepare
 from shared.integrations.sms.numbers import InvalidNumber, normalise
@@ -32,8 +36,10 @@ from shared.integrations.sms.receipts import (
     porting_key,
 )
 from shared.observability import metrics
-from shared.reliability.failover import OutcomeUnknown, deliver
-from shared.reliability.pipeline import Admission, Correlation, Pipeline, Ported
+from shared.reliability.errors import OutcomeUnknown, ProviderAmbiguous, ProviderRejected, ProviderUnavailable
+from shared.reliability.failover import ambiguous, count, deliver
+from shared.reliability.keys import event_digest
+from shared.reliability.pipeline import Admission, Correlation, Hint, Pipeline, Reroute
 from shared.runtime.app import EventContext, Replayed, stored
 from shared.runtime.errors import ProvidersUnavailable
 from shared.runtime.events import CloudEvent
@@ -102,12 +108,12 @@ class Failed:
 
 def reference_for(ctx: EventContext) -> str:
     """The client reference sent to providers: fixed by (source, id), so redeliveries carry the same."""
-    return hashlib.sha256(f"{ctx.event.source}\x00{ctx.event.id}".encode()).hexdigest()[:24]
+    return event_digest(ctx.event.source, ctx.event.id, length=24)
 
 
 def recipient_id(msisdn: str, category: str) -> str:
     """A keyed digest of the number: Redis keys never hold a phone number in clear."""
-    return hashlib.sha256(f"rcpt\x00{msisdn}".encode()).hexdigest()[:24] + ":" + category
+    return event_digest("rcpt", msisdn, length=24) + ":" + category
 
 
 class SmsService:
@@ -149,12 +155,12 @@ class SmsService:
                              content.brandname, req.category, msisdn.carrier)
         limit = self.catalogue.recipient_limits.get(req.category)
         recipient = (recipient_id(msisdn.e164, req.category), limit)
-        porting = (porting_key(self.pipeline.keys), number_field(msisdn.e164), msisdn.carrier)
+        porting = Hint(porting_key(self.pipeline.keys), number_field(msisdn.e164), msisdn.carrier)
         try:
-            adm = await self.pipeline.admit(ctx, candidates, recipient=recipient, porting=porting)
-        except Ported as ported:  # the number moved carrier: route for the carrier it is on now
-            message = replace(message, carrier=ported.carrier)
-            candidates = self.catalogue.ranked(able, content.encoding, ported.carrier, req.category,
+            adm = await self.pipeline.admit(ctx, candidates, recipient=recipient, hint=porting)
+        except Reroute as ported:  # the number moved carrier: route for the carrier it is on now
+            message = replace(message, carrier=ported.value)
+            candidates = self.catalogue.ranked(able, content.encoding, ported.value, req.category,
                                                content.segments)
             adm = await self.pipeline.admit(ctx, candidates, recipient=recipient)
         if adm.recipient_limited:
@@ -199,11 +205,13 @@ class SmsService:
 
         try:
             await asyncio.gather(*(admit(i, to, params) for i, (to, params) in enumerate(recipients)))
-            batched = [i for i, c in children.items() if c.adm.provider == "viettel" and not c.adm.takeover
-                       and hasattr(self.providers["viettel"], "send_many")]
-            groups: dict[tuple[str, str], list[int]] = {}
+            # gateways with a many-recipient call (BatchSms: Viettel's wsCpMt4) take their recipients in batches
+            batched = [i for i, c in children.items() if c.adm.provider is not None and not c.adm.takeover
+                       and isinstance(self.providers[c.adm.provider], BatchSms)]
+            groups: dict[tuple[str, str, str], list[int]] = {}
             for i in batched:
-                groups.setdefault((children[i].message.brandname, children[i].message.encoding), []).append(i)
+                c = children[i]
+                groups.setdefault((str(c.adm.provider), c.message.brandname, c.message.encoding), []).append(i)
             tasks = [self._batch(children, chunk, items) for idx in groups.values()
                      for chunk in (idx[k:k + 100] for k in range(0, len(idx), 100))]
             singles = [i for i in children if i not in batched]
@@ -226,50 +234,47 @@ class SmsService:
         return [items[i] for i in range(len(recipients))]
 
     async def _batch(self, children: dict[int, _Child], chunk: list[int], items: dict[int, BulkItem]) -> None:
-        viettel: Any = self.providers["viettel"]
-        msgs = [children[i].message for i in chunk]
+        """One many-recipient call: refused -> each recipient fails over on its own; ambiguous -> every
+        recipient goes back to the same gateway; else one outcome per recipient."""
+        name = str(children[chunk[0]].adm.provider)
+        gateway = self.providers[name]
+        assert isinstance(gateway, BatchSms)
         try:
-            results = await viettel.send_many(msgs)
+            results = await gateway.send_many([children[i].message for i in chunk])
         except ProviderUnavailable:
-            _count("viettel", "unavailable")
+            count("sms", name, "unavailable")
             for n, i in enumerate(chunk):  # nothing was sent: each recipient fails over on its own
                 c = children[i]
-                rest = c.candidates[c.candidates.index("viettel") + 1:]
+                rest = c.candidates[c.candidates.index(name) + 1:]
                 # one refused call is one failure for the breaker, however many recipients it carried
-                if await self.pipeline.failover(c.adm, "viettel", rest, count=n == 0) is None:
+                if await self.pipeline.failover(c.adm, name, rest, count=n == 0) is None:
                     raise
                 items[i] = _item(i, await self._deliver(c.ctx, c.adm, c.message, c.candidates))
             return
         except ProviderAmbiguous as exc:
-            _count("viettel", "ambiguous")
-            for n, i in enumerate(chunk):
-                children[i].adm.ambiguous = "viettel"
-                children[i].adm.result = ("viettel", "fail") if n == 0 else None
-            raise ProvidersUnavailable(f"viettel may have received {len(chunk)} message(s) ({exc.detail}); "
-                                       "the retry goes to viettel with the same references", retry_after=2.0) from exc
+            count("sms", name, "ambiguous")
+            for n, i in enumerate(chunk):  # one call is one breaker failure, however many it carried
+                ambiguous(children[i].adm, name, report=n == 0)
+            raise ProvidersUnavailable(f"{name} may have received {len(chunk)} message(s) ({exc.detail}); "
+                                       f"the retry goes to {name} with the same references", retry_after=2.0) from exc
         for i in chunk:
             c, r = children[i], results[children[i].message.reference]
-            c.adm.result = ("viettel", "ok")
+            c.adm.result = (name, "ok")
             if isinstance(r, ProviderRejected):
-                _count("viettel", "rejected")
-                items[i] = BulkItem(i, c.message.to, "failed", "viettel", reason=r.reason, detail=r.detail)
+                count("sms", name, "rejected")
+                items[i] = BulkItem(i, c.message.to, "failed", name, reason=r.reason, detail=r.detail)
                 continue
-            _count("viettel", "ok")
-            items[i] = _item(i, self._accepted(c.ctx, c.adm, "viettel", r, c.message))
+            if not isinstance(r, ProviderReceipt):
+                raise ProviderAmbiguous(name, f"unexpected batch outcome {type(r).__name__}")
+            count("sms", name, "ok")
+            items[i] = _item(i, self._accepted(c.ctx, c.adm, name, r, c.message))
 
     async def _deliver(self, ctx: EventContext, adm: Admission, message: SmsMessage,
                        candidates: list[str]) -> Accepted | Failed:
-        """The providers in admission order under the shared failover rules; a takeover first asks
-        the provider what became of the reference."""
-
-        async def attempt(name: str, takeover: bool) -> ProviderReceipt:
-            ctx.log_fields["provider"] = name
-            provider = self.providers[name]
-            return await (self._resolve(ctx, provider, message) if takeover
-                          else self._send_retrying(ctx, provider, message))
-
+        """The providers in admission order under the shared failover loop (shared/reliability/failover.py)."""
         try:
-            name, receipt = await deliver(self.pipeline, adm, candidates, attempt)
+            name, receipt = await deliver(self.pipeline, adm, candidates, _SmsDelivery(self, ctx, message),
+                                          attempts=self.ambiguous_attempts, remaining=ctx.remaining)
         except ProviderRejected as exc:  # the provider works; the message was refused
             self._audit(adm, exc.provider, message, "rejected:" + exc.reason)
             return Failed(message.to, FailureReason(exc.reason), exc.detail)
@@ -289,57 +294,15 @@ class SmsService:
             metrics.SMS_COST.labels(name).inc(cost)
         return Accepted(message.to, name, receipt.provider_message_id, message.segments, message.encoding, cost)
 
-    async def _send_retrying(self, ctx: EventContext, provider: SmsProvider, message: SmsMessage) -> ProviderReceipt:
-        """Fast transients only: an ambiguous answer is retried at the same provider, same reference."""
-        try:  # the happy path pays nothing for the retry machinery
-            return await provider.send(message)
-        except ProviderAmbiguous:
-            pass
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(ProviderAmbiguous),
-            stop=stop_after_attempt(self.ambiguous_attempts - 1) | stop_after_delay(max(0.1, ctx.remaining() - 1)),
-            wait=wait_random_exponential(multiplier=0.05, max=0.5), reraise=True)
-        async for attempt in retrying:
-            with attempt:
-                return await self._send_once(provider, message, maybe_sent=True)
-        raise AssertionError("unreachable")
-
-    @staticmethod
-    async def _send_once(provider: SmsProvider, message: SmsMessage, *, maybe_sent: bool) -> ProviderReceipt:
-        """One send. Once an earlier attempt may have reached the provider, a definitive refusal of a later
-        attempt says nothing about the earlier one: it stays ambiguous (never a reason to fail over)."""
-        try:
-            return await provider.send(message)
-        except ProviderUnavailable as exc:
-            if maybe_sent:
-                raise ProviderAmbiguous(exc.provider, f"retry refused ({exc.detail}) after an unconfirmed attempt"
-                                        ) from exc
-            raise
-
-    async def _resolve(self, ctx: EventContext, provider: SmsProvider, message: SmsMessage) -> ProviderReceipt:
-        """A takeover after a crash or an ambiguous answer: ask the provider, else re-send (it de-duplicates)."""
-        try:
-            receipt = await provider.status(message)
-            if receipt is not None:
-                return receipt
-        except ProviderAmbiguous:
-            pass
-        except ProviderUnavailable as exc:
-            raise ProviderAmbiguous(exc.provider, f"status query failed: {exc.detail}") from exc
-        try:
-            return await self._send_retrying(ctx, provider, message)
-        except ProviderUnavailable as exc:  # the earlier delivery may have reached it: never fail over
-            raise ProviderAmbiguous(exc.provider, f"re-send refused: {exc.detail}") from exc
-
     def _correlation(self, ctx: EventContext, provider: str, message_id: str, message: SmsMessage) -> Correlation:
         """Stored with the completion, so a delivery receipt finds its event (no extra round trip)."""
         keys = self.pipeline.keys
         fields = correlation_fields(message.to, message.segments, message.carrier, ctx.event.source, ctx.event.id,
                                     ctx.event.extensions.get("dossierid"))
         c = Correlation(correlation_key(keys, provider, message_id), fields, CORRELATION_TTL_MS, message_id)
-        if provider == "viettel":  # getFailSub reports (receiver, message), not our RequestID
-            c.lookup_key = keys.key("sms", "dlr", "viettel", "fs", failsub_digest(message.to, message.text))
-            c.pending_key = keys.key("sms", "dlr", "viettel", "pending")
+        if isinstance(self.providers[provider], PulledReceipts):  # reports name (receiver, text), not our id
+            c.lookup_key = keys.key("sms", "dlr", provider, "fs", failsub_digest(message.to, message.text))
+            c.pending_key = keys.key("sms", "dlr", provider, "pending")
         return c
 
     @staticmethod
@@ -347,6 +310,23 @@ class SmsService:
         adm.audit = {"kind": "sms", "provider": provider, "ref": message.reference, "outcome": outcome,
                      "segments": message.segments, "carrier": message.carrier, "category": message.category,
                      "encoding": message.encoding, "cost_vnd": cost}
+
+
+@dataclass(frozen=True, slots=True)
+class _SmsDelivery:
+    """One MT as a `Delivery`: the same message and reference at whichever gateway is asked."""
+
+    service: SmsService
+    ctx: EventContext
+    message: SmsMessage
+
+    async def send(self, provider: str) -> ProviderReceipt:
+        self.ctx.log_fields["provider"] = provider
+        return await self.service.providers[provider].send(self.message)
+
+    async def status(self, provider: str) -> ProviderReceipt | None:
+        self.ctx.log_fields["provider"] = provider
+        return await self.service.providers[provider].status(self.message)
 
 
 def _blob(item: BulkItem) -> bytes:
@@ -361,11 +341,6 @@ def _item(index: int, outcome: Accepted | Failed) -> BulkItem:
     return BulkItem(index, outcome.to, "failed", reason=outcome.reason, detail=outcome.detail)
 
 
-def _count(provider: str, result: str) -> None:
-    if metrics.ENABLED:
-        metrics.PROVIDER_CALLS.labels("sms", provider, result).inc()
-
-
 _services: dict[int, SmsService] = {}
 
 
@@ -377,17 +352,17 @@ def default_service() -> SmsService:
 
 def _build_service() -> SmsService:
     from shared.integrations.sms.catalogue import load
-    from shared.integrations.sms.mobifone import MobifoneSms
-    from shared.integrations.sms.viettel import ViettelSms
-    from shared.integrations.sms.vnpt import VnptSms
+    from shared.integrations.sms.providers import REGISTRY
     from shared.reliability.settings import ReliabilitySettings
     from shared.runtime.settings import runtime_settings
     from shared.storage.redis import Keys, get_fast_redis
 
     catalogue = load()
-    gateways: dict[str, SmsProvider] = {p.name: p for p in (ViettelSms(), VnptSms(), MobifoneSms())}
+    missing = [name for name in catalogue.policies if name not in REGISTRY]
+    if missing:
+        raise LookupError(f"the SMS catalogue names providers with no registry entry: {', '.join(missing)}")
     pipeline = Pipeline(get_fast_redis(), Keys(runtime_settings().env), "sms", catalogue.policies,
                         ReliabilitySettings().idempotency())
-    service = _services[id(asyncio.get_running_loop())] = SmsService(
-        {name: gateways[name] for name in catalogue.policies}, catalogue, pipeline)
+    gateways: dict[str, SmsProvider] = {name: REGISTRY.get(name).new_client() for name in catalogue.policies}
+    service = _services[id(asyncio.get_running_loop())] = SmsService(gateways, catalogue, pipeline)
     return service

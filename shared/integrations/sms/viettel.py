@@ -1,4 +1,4 @@
-"""Viettel SMS brandname over its SOAP API (CcApi `wsCpMt`, providers.md §1.1). Reference: `RequestID`."""
+"""Viettel SMS brandname over its SOAP API (CcApi `wsCpMt`, docs/providers.md). Reference: `RequestID`."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import re
 from xml.sax.saxutils import escape, unescape
 
 from shared.integrations import transport
-from shared.integrations.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
 from shared.integrations.sms import FailureReason, ProviderReceipt, SmsMessage
 from shared.integrations.sms.settings import ViettelSettings
+from shared.reliability.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
 
 NS = "http://impl.bulkSms.ws/"
 _RESULT = re.compile(rb"<result>\s*(-?\d+)\s*</result>")

@@ -1,4 +1,4 @@
-"""VNPT / VinaPhone SMS brandname over its JSON `RQST`/`RPLY` API (providers.md §1.2). Reference: `REQID`.
+"""VNPT / VinaPhone SMS brandname over its JSON `RQST`/`RPLY` API (docs/providers.md). Reference: `REQID`.
 
 The error-code table is not public: `ERROR` "0" (and the one sample seen, "31" with ERROR_DESC
 "success") mean accepted; the codes below are the sandbox's assumption, documented in sandbox/README.md.
@@ -6,12 +6,15 @@ The error-code table is not public: `ERROR` "0" (and the one sample seen, "31" w
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from shared.integrations import transport
-from shared.integrations.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
 from shared.integrations.sms import FailureReason, ProviderReceipt, SmsMessage
+from shared.integrations.sms.receipts import Receipt
 from shared.integrations.sms.settings import VnptSettings
+from shared.reliability.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
 
 SUCCESS = frozenset(("0", "31"))
 REJECTIONS = {"2": FailureReason.invalid_recipient, "7": FailureReason.content_rejected,
@@ -57,3 +60,13 @@ class VnptSms:
 
     async def status(self, message: SmsMessage) -> ProviderReceipt | None:
         raise ProviderAmbiguous(self.name, "no status query known; re-send with the same REQID")
+
+
+# -- delivery receipts (push; assumed shape, sandbox/README.md) --------------------------------------------
+RECEIPT_STATUS = {"DELIVRD": "delivered", "UNDELIV": "failed", "REJECTD": "failed", "EXPIRED": "expired"}
+
+
+def parse_receipt(payload: dict[str, Any]) -> Receipt:
+    """VNPT push: {"REQID", "MOBILE", "STATUS", "TELCO", "DONE_TIME"}."""
+    return Receipt("vnpt", str(payload["REQID"]), RECEIPT_STATUS.get(str(payload.get("STATUS")), "unknown"),  # type: ignore[arg-type]
+                   str(payload.get("TELCO") or ""), str(payload.get("DONE_TIME") or ""))
