@@ -22,18 +22,17 @@ import aiohttp
 import orjson
 
 from dvci.dev import DevStack
+from shared.integrations.registry import registry
 from shared.runtime.events import CloudEvent, binary_headers
 
 TYPE = "vn.gov.dvc.sms.send.requested"
-POLICY = """
-order: [viettel, vnpt, mobifone]
-breaker_defaults: {mode: rate, window_ms: 10000, min_calls: 50, failure_rate_pct: 60, cooldown_ms: 2000,
-                   probe_lease_ms: 3000}
+_SMS = registry("sms").names()
+POLICY = f"""
+order: [{", ".join(_SMS)}]
+breaker_defaults: {{mode: rate, window_ms: 10000, min_calls: 50, failure_rate_pct: 60, cooldown_ms: 2000,
+                   probe_lease_ms: 3000}}
 providers:
-  viettel: {tps: 3000, burst: 300}
-  vnpt: {tps: 3000, burst: 300}
-  mobifone: {tps: 3000, burst: 300}
-recipient_limits:
+""" + "".join(f"  {name}: {{tps: 3000, burst: 300}}\n" for name in _SMS) + """recipient_limits:
   transactional: {rate: 5, period_s: 3600, burst: 5}
 """
 TEXTS = ["Ho so {d} cua ong/ba da duoc tiep nhan. Tra cuu tai dichvucong.gov.vn",
@@ -104,7 +103,7 @@ async def run(n: int, concurrency: int, timeout_s: float) -> int:
     events: list[CloudEvent] = []
     try:
         async with aiohttp.ClientSession() as s:
-            for name in ("viettel", "vnpt", "mobifone"):
+            for name in _SMS:
                 async with s.post(f"{sandbox}/{name}/_sandbox/faults",
                                   json={"error_rate": 0.3, "status": 503, "timeout_rate": 0.05, "hang_s": 2}) as r:
                     assert r.status == 200
@@ -177,7 +176,7 @@ async def run(n: int, concurrency: int, timeout_s: float) -> int:
                 print(f"chaos: {pending} event(s) still in delivery", flush=True)
                 await asyncio.sleep(2)
             messages: Counter[str] = Counter()
-            for name in ("viettel", "vnpt", "mobifone"):
+            for name in _SMS:
                 async with s.get(f"{sandbox}/{name}/_sandbox/requests", params={"log": "0"}) as r:
                     body = orjson.loads(await r.read())
                 for ref in body["messages_by_reference"]:

@@ -20,15 +20,15 @@ import orjson
 import redis
 
 from bench.chaos import free_port
+from dvci.dev import provider_env
+from shared.integrations.registry import registry
 
 ROOT = Path(__file__).resolve().parent.parent
-POLICY = """
-order: [viettel, vnpt, mobifone]
+SMS_PROVIDERS = registry("sms").names()
+POLICY = f"""
+order: [{", ".join(SMS_PROVIDERS)}]
 providers:
-  viettel: {tps: 100000, burst: 10000}
-  vnpt: {tps: 100000, burst: 10000}
-  mobifone: {tps: 100000, burst: 10000}
-recipient_limits:
+""" + "".join(f"  {name}: {{tps: 100000, burst: 10000}}\n" for name in SMS_PROVIDERS) + """recipient_limits:
   transactional: {rate: 5, period_s: 3600, burst: 5}
 """
 
@@ -87,7 +87,7 @@ def sandbox_count(sandbox: str) -> int:
     import urllib.request
 
     total = 0
-    for name in ("viettel", "vnpt", "mobifone"):
+    for name in SMS_PROVIDERS:
         with urllib.request.urlopen(f"{sandbox}/{name}/_sandbox/requests?log=0") as r:
             total += orjson.loads(r.read())["messages"]
         req = urllib.request.Request(f"{sandbox}/{name}/_sandbox/requests", method="DELETE")
@@ -141,8 +141,7 @@ def main() -> int:
         policy = Path(tempfile.mkdtemp()) / "providers.yaml"
         policy.write_text(POLICY)
         env = {"REDIS_URL": redis_url, "WORKERS": "1", "DVCI_ENV": "bench", "DVCI_SMS_POLICY_FILE": str(policy),
-               "DVCI_SMS_VIETTEL_URL": f"{sandbox}/viettel/bulkapi", "DVCI_SMS_VNPT_URL": f"{sandbox}/vnpt/api",
-               "DVCI_SMS_MOBIFONE_URL": f"{sandbox}/mobifone",
+               **provider_env(sandbox),
                "DVCI_LOG_LEVEL": os.environ.get("DVCI_LOG_LEVEL", "INFO")}
 
         def serve(name: str, source: str) -> str:

@@ -37,9 +37,11 @@ async def _dev(args: argparse.Namespace, demo: bool, stay: bool) -> int:
     from dvci.dev import DevStack
 
     stack = DevStack(port=args.port, sandbox_port=args.sandbox_port, smtp_port=args.smtp_port)
-    print(f"dvci dev: starting (broker :{args.port}, sandbox :{args.sandbox_port}, "
+    print(f"dvci dev: starting (broker :{args.port}, env {stack.env}, "
           f"Redis {'REDIS_URL' if os.environ.get('REDIS_URL') else 'embedded'})", flush=True)
-    await stack.start()
+    await stack.start()  # stops whatever it started if it fails
+    print(f"dvci dev: sandbox http://127.0.0.1:{stack.sandbox_port}/ , SMTP :{stack.smtp_port}, "
+          f"moto :{stack.moto_port or '-'}", flush=True)
     print("dvci dev: ready — functions: " + ", ".join(f"{n} {f.url}" for n, f in stack.functions.items()),
           flush=True)
     code = 0
@@ -69,11 +71,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
+    from functools import partial
+
     from sandbox.server import serve
 
-    print(f"dvci sandbox: http://{args.host}:{args.port}/<provider>/ (viettel, vnpt, mobifone, smtp); "
-          f"SMTP on {args.host}:{args.smtp_port}", flush=True)
-    serve(args.host, args.port, args.smtp_port)
+    serve(args.host, args.port, args.smtp_port, announce=partial(print, flush=True))  # prints the bound ports
     return 0
 
 
@@ -130,6 +132,7 @@ async def _dlq(args: argparse.Namespace) -> int:
 
     from dvci import client
     from shared.runtime.events import CloudEvent
+    from shared.runtime.times import to_rfc3339
 
     store = _store()
     try:
@@ -150,7 +153,8 @@ async def _dlq(args: argparse.Namespace) -> int:
             if letter is None:
                 raise SystemExit(f"dvci: no dead letter {args.id}")
             _print({**letter.summary(), "event": letter.event, "error_dest": letter.error_dest,
-                    "error_data": letter.error_data, "replay_log": letter.replays})
+                    "error_data": letter.error_data,
+                    "replay_log": [{**r, "at": to_rfc3339(r["at"])} if "at" in r else r for r in letter.replays]})
             return 0
         if args.dlq_cmd == "purge":
             if not await store.purge(args.id, _who(args)):
@@ -194,6 +198,7 @@ async def _breaker(args: argparse.Namespace) -> int:
 
     from dvci import client
     from shared.reliability.breakers import BreakerAdmin
+    from shared.runtime.times import to_rfc3339
     from shared.storage.redis import Keys
 
     admin = BreakerAdmin(aioredis.Redis.from_url(client.redis_url()), Keys(client.env_name()))
@@ -201,12 +206,11 @@ async def _breaker(args: argparse.Namespace) -> int:
         if args.breaker_cmd == "status":
             rows = await admin.status()
             if args.json:
-                _print(rows)
+                _print([{**r, "opened": to_rfc3339(r["opened"]) if r["opened"] else None} for r in rows])
             else:
                 print(f"{'BREAKER':20}  {'STATE':10}  {'FORCED':8}  {'FAILS':5}  SINCE")
                 for r in rows:
-                    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["opened"] / 1000)) \
-                        if r["opened"] else "-"
+                    since = to_rfc3339(r["opened"]) if r["opened"] else "-"
                     print(f"{r['name']:20}  {r['state']:10}  {r['forced'] or '-':8}  {r['fails']:<5}  {since}")
             return 0
         await admin.force(args.name, args.breaker_cmd, _who(args))
@@ -324,16 +328,19 @@ def build_parser() -> argparse.ArgumentParser:
                                ("demo", cmd_demo, "run the stack, play the demo, exit")):
         d = sub.add_parser(name, help=helptext)
         d.add_argument("--port", type=int, default=8080, help="broker ingress port (functions use the next ones)")
-        d.add_argument("--sandbox-port", type=int, default=8900)
-        d.add_argument("--smtp-port", type=int, default=8925, help="the sandbox SMTP server")
+        d.add_argument("--sandbox-port", type=int, default=None,
+                       help="default: --port + 50 (a free one if taken); printed once started")
+        d.add_argument("--smtp-port", type=int, default=None,
+                       help="the sandbox SMTP server; default: sandbox port + 25 (a free one if taken)")
         if name == "dev":
             d.add_argument("--demo", action="store_true", help="play the demo once started")
         d.set_defaults(fn=fn)
 
     s = sub.add_parser("sandbox", help="serve every provider simulator")
-    s.add_argument("--port", type=int, default=8900)
+    s.add_argument("--port", type=int, default=8900, help="0: a free port (printed)")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--smtp-port", type=int, default=8925)
+    s.add_argument("--smtp-port", type=int, default=None,
+                   help="default: --port + 25 (a free one if taken); 0: a free port (printed)")
     s.set_defaults(fn=cmd_sandbox)
 
     e = sub.add_parser("emit", help="post an event to the local broker and print what follows")
@@ -395,6 +402,17 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument("--since", default="24h", help="e.g. 24h, 7d, 30m")
     mc.add_argument("--json", action="store_true")
     m.set_defaults(fn=cmd_sms)
+
+    from shared.integrations.signature.cli import add_commands as signing_commands  # pki init, sign, sign verify
+
+    signing_commands(sub)
+    from shared.integrations.lgsp.cli import add_commands as lgsp_commands  # lgsp status, lgsp resync
+
+    lgsp_commands(sub)
+
+    from shared.integrations.postal.cli import add_commands as postal_commands  # postal label, postal track
+
+    postal_commands(sub)
     return p
 
 

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,23 +22,22 @@ from aiohttp import web
 from dvci import manifests as mf
 from dvci.broker import Broker, Route
 from dvci.client import STATE_FILE
-from sandbox.server import build_app as sandbox_app
-from sandbox.server import simulators, start_smtp
+from sandbox.server import RunningSandbox, start_sandbox
 from shared.runtime.errors import InvalidEvent
 from shared.runtime.problem import PROBLEM_JSON
 from shared.storage.redis import embedded_url
 
 log = logging.getLogger("dvci.dev")
 ROOT = Path(__file__).resolve().parent.parent
+SANDBOX_OFFSET = 50  # the sandbox's port from the broker's when not given (8080 -> 8130; SMTP 8155)
 
 
 def provider_env(sandbox: str) -> dict[str, str]:
-    """Environment pointing every provider client at the local sandbox."""
-    return {
-        "DVCI_SMS_VIETTEL_URL": f"{sandbox}/viettel/bulkapi",
-        "DVCI_SMS_VNPT_URL": f"{sandbox}/vnpt/api",
-        "DVCI_SMS_MOBIFONE_URL": f"{sandbox}/mobifone",
-    }
+    """Environment pointing every provider client at the local sandbox (from every kind's registry)."""
+    from shared.integrations.registry import all_specs
+
+    env = {var: sandbox + path for spec in all_specs() for var, path in spec.url_env.items()}
+    return {"DVCI_SANDBOX_URL": sandbox, **env}
 
 
 @dataclass
@@ -70,14 +70,14 @@ class FunctionProcess:
 @dataclass
 class DevStack:
     port: int = 8080
-    sandbox_port: int = 8900
+    sandbox_port: int | None = None  # None: port + SANDBOX_OFFSET, or a free one if taken
     manifests_dir: Path = ROOT / "infra" / "knative" / "base"
     redis_url: str | None = None
-    env: str = "dev"
+    env: str = field(default_factory=lambda: os.environ.get("DVCI_ENV") or "dev")  # Redis key namespace
     extra_env: dict[str, str] = field(default_factory=dict)
     max_records: int = 20_000  # events the inspector remembers
-    smtp_port: int = 8925
-    moto_port: int = 8926
+    smtp_port: int | None = None  # None: sandbox port + 25, or a free one if taken
+    moto_port: int | None = None  # None: a free port
     ping_interval_s: float = 3.0  # dev runs every PingSource this often, not on its cron (quick feedback)
     receipt_delay_ms: float = 1500
     functions: dict[str, FunctionProcess] = field(default_factory=dict)
@@ -87,11 +87,21 @@ class DevStack:
     _watch: asyncio.Task | None = None
 
     async def start(self) -> None:
+        """Start everything; when a part fails (a port taken...), stop what already started, then raise:
+        no function process outlives a failed start."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         self.redis_url = self.redis_url or os.environ.get("REDIS_URL") or embedded_url()
-        sandbox = f"http://127.0.0.1:{self.sandbox_port}"
-        sims = simulators()
-        await self._serve(sandbox_app(sims), self.sandbox_port)
-        await start_smtp(sims, port=self.smtp_port)
+        self._sandbox: RunningSandbox | None = await start_sandbox(
+            "127.0.0.1", self.sandbox_port if self.sandbox_port is not None else self.port + SANDBOX_OFFSET,
+            self.smtp_port, free_if_taken=self.sandbox_port is None)
+        self.sandbox_port, self.smtp_port = self._sandbox.port, self._sandbox.smtp_port
+        sandbox = self._sandbox.url
         aws = self._start_moto()
         manifests = mf.load(self.manifests_dir)
         base_env = {**os.environ, "REDIS_URL": self.redis_url, "DVCI_ENV": self.env,
@@ -111,6 +121,7 @@ class DevStack:
         self._watch = asyncio.get_running_loop().create_task(self._supervise())
         self._pings = [asyncio.get_running_loop().create_task(self._ping(p)) for p in manifests.pingsources]
         STATE_FILE.parent.mkdir(exist_ok=True)
+        self._wrote_state = True
         STATE_FILE.write_bytes(orjson.dumps({
             "redis_url": self.redis_url, "broker": f"http://127.0.0.1:{self.port}/", "sandbox": sandbox,
             "env": self.env, "functions": {n: f.url for n, f in self.functions.items()}, "pid": os.getpid()}))
@@ -124,8 +135,12 @@ class DevStack:
             log.warning("moto not installed: send_email has no SES fallback and no attachment store in dev")
             return {}
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        if self.moto_port:  # moto binds in its thread and would hang on a taken port: check first
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", self.moto_port))
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port or 0, verbose=False)
         self._moto.start()
+        self.moto_port = self._moto.get_host_and_port()[1]
         url = f"http://127.0.0.1:{self.moto_port}"
         env = {"DVCI_EMAIL_SES_ENDPOINT_URL": url, "S3_ENDPOINT_URL": url,
                "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
@@ -134,8 +149,10 @@ class DevStack:
         kw = {"endpoint_url": url, "region_name": "ap-southeast-1", "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
               "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"]}
         boto3.client("ses", **kw).verify_email_identity(EmailAddress="no-reply@dichvucong.example.vn")
-        boto3.client("s3", **kw).create_bucket(Bucket="dvci-attachments",
-                                               CreateBucketConfiguration={"LocationConstraint": "ap-southeast-1"})
+        s3 = boto3.client("s3", **kw)
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):  # moto's state is per process
+            s3.create_bucket(Bucket="dvci-attachments",
+                             CreateBucketConfiguration={"LocationConstraint": "ap-southeast-1"})
         return env
 
     def _resolve(self, ref: dict[str, Any] | None) -> str | None:
@@ -212,16 +229,21 @@ class DevStack:
 
     async def _wire_receipts(self, sandbox: str) -> None:
         """Point the sandboxes' delivery receipts at send_sms's webhooks (Viettel's are pulled)."""
+        from shared.integrations.registry import registry
+
         sms = self.functions.get("send-sms")
         if sms is None:
             return
         async with aiohttp.ClientSession() as session:
-            for provider in ("vnpt", "mobifone"):
-                body = {"callback_url": f"{sms.url}dlr/{provider}", "delay_ms": self.receipt_delay_ms}
-                async with session.post(f"{sandbox}/{provider}/_sandbox/receipts", json=body) as resp:
+            for spec in registry("sms"):
+                if spec.receipts == "push" and spec.webhook is not None:
+                    body = {"callback_url": sms.url + spec.webhook.path.lstrip("/"), "delay_ms": self.receipt_delay_ms}
+                elif spec.receipts == "pull":
+                    body = {"delay_ms": 0}
+                else:
+                    continue
+                async with session.post(f"{sandbox}/{spec.name}/_sandbox/receipts", json=body) as resp:
                     resp.raise_for_status()
-            async with session.post(f"{sandbox}/viettel/_sandbox/receipts", json={"delay_ms": 0}) as resp:
-                resp.raise_for_status()
 
     async def _ping(self, source: dict[str, Any]) -> None:
         """A PingSource: its event, straight to its sink, every `ping_interval_s` (not its cron) in dev."""
@@ -275,7 +297,12 @@ class DevStack:
         from shared.runtime.http import close_sessions
 
         await close_sessions()
+        if getattr(self, "_sandbox", None) is not None:
+            await self._sandbox.stop()  # type: ignore[union-attr]
+            self._sandbox = None
         if getattr(self, "_moto", None) is not None:
             self._moto.stop()
-        with contextlib.suppress(FileNotFoundError):
-            STATE_FILE.unlink()
+            self._moto = None  # type: ignore[assignment]
+        if getattr(self, "_wrote_state", False):  # never another stack's state file after a failed start
+            with contextlib.suppress(FileNotFoundError):
+                STATE_FILE.unlink()

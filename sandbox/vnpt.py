@@ -8,12 +8,15 @@ match TEMPLATEID, "99" system busy. De-duplicates `REQID`.
 from __future__ import annotations
 
 import re
-import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import orjson
 from aiohttp import web
 
 from sandbox.base import Handler, Simulator
+
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 _NUMBER = re.compile(r"^84\d{9}$")
 REQUIRED = ("name", "REQID", "LABELID", "TEMPLATEID", "PARAMS", "MOBILELIST", "APIUSER", "APIPASS", "DATACODING")
@@ -64,4 +67,4 @@ class VnptSimulator(Simulator):
         """VNPT push receipt (assumed shape): {"REQID", "MOBILE", "STATUS", "TELCO", "DONE_TIME"}."""
         code = {"delivered": "DELIVRD", "failed": "UNDELIV", "expired": "EXPIRED"}.get(status, "UNKNOWN")
         return {"REQID": reference, "MOBILE": message["to"], "STATUS": code, "TELCO": carrier or "",
-                "DONE_TIME": time.strftime("%Y-%m-%d %H:%M:%S")}
+                "DONE_TIME": datetime.now(VIETNAM).strftime("%Y-%m-%d %H:%M:%S")}  # gateway local time

@@ -156,8 +156,8 @@ async def test_viettel_receipts_are_pulled(server, sandbox, sink):
     await control("viettel", "receipts", {"delay_ms": 0, "success_rate": 1.0})
     _, _, delivered = await send(server, {"to": "0983000014", "text": "Ho so hai"})
     await asyncio.sleep(0.5)  # past DVCI_SMS_VIETTEL_DELIVERED_AFTER_S
-    h, b = binary(sdk_event({"job": "sms-viettel-receipts"}, "dev.knative.sources.ping",
-                            source="/apis/v1/namespaces/dvci/pingsources/sms-viettel-receipts"))
+    h, b = binary(sdk_event({"job": "sms-pull-receipts"}, "dev.knative.sources.ping",
+                            source="/apis/v1/namespaces/dvci/pingsources/sms-pull-receipts"))
     async with aiohttp.ClientSession() as s:
         ping_status, _, _ = await post_event(s, server.url, h, b)
     assert ping_status == 202

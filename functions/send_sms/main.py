@@ -3,7 +3,7 @@ Decree 91, delivery receipts.
 
 Takes:   vn.gov.dvc.sms.send.requested  (SmsSendRequested)
          vn.gov.dvc.sms.bulk.requested  (SmsBulkRequested: up to 1,000 recipients)
-         dev.knative.sources.ping       (jobs: sms-advertising-drain, sms-viettel-receipts)
+         dev.knative.sources.ping       (jobs: sms-advertising-drain, sms-pull-receipts)
 Replies: vn.gov.dvc.sms.accepted        (SmsAccepted)
          vn.gov.dvc.sms.failed          (SmsFailed)
          vn.gov.dvc.sms.scheduled       (SmsScheduled)
@@ -78,9 +78,9 @@ async def advertising_drain(ctx: EventContext) -> dict[str, int]:
     return {"drained": await jobs.drain()}
 
 
-@app.job("sms-viettel-receipts")
-async def viettel_receipts(ctx: EventContext) -> dict[str, int]:
-    return await jobs.pull_viettel()
+@app.job("sms-pull-receipts")
+async def pull_receipts(ctx: EventContext) -> dict[str, int]:
+    return await jobs.pull_receipts()
 
 
 handle = app.entrypoint()

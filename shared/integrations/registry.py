@@ -5,6 +5,8 @@ service, the sandbox server, `dvci dev`, the infra checks and the bench iterate 
     REGISTRY = Registry("sms", [ProviderSpec("sms", "viettel", client="shared.integrations.sms.viettel:ViettelSms",
                                              simulator="sandbox.viettel:ViettelSimulator", ...)])
 
+A kind's registry is discovered: every module of the kind's package that declares `PROVIDER = ProviderSpec(...)`
+(found by reading the sources, so nothing else is imported). Adding a provider is adding its module.
 Extra providers (a test, a province's own gateway) join without editing this package: list
 `module:ATTRIBUTE` references to ProviderSpec objects in `DVCI_<KIND>_EXTRA_PROVIDERS` (comma-separated).
 """
@@ -13,8 +15,10 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from importlib.resources import files
 from typing import Any, Literal
 
 from shared.security.webhooks import WebhookAuth, ips
@@ -24,6 +28,11 @@ KINDS: dict[str, str] = {
     "sms": "shared.integrations.sms.providers",
     "email": "shared.integrations.email.providers",
 }
+
+
+def sandbox_url(path: str) -> str:
+    """A provider's default URL: the local sandbox (`DVCI_SANDBOX_URL`, `dvci dev` sets it) + its path."""
+    return os.environ.get("DVCI_SANDBOX_URL", "http://127.0.0.1:8900").rstrip("/") + path
 
 
 def load(ref: str) -> Any:
@@ -92,6 +101,14 @@ class Registry:
         for ref in os.environ.get(f"DVCI_{kind.upper()}_EXTRA_PROVIDERS", "").split(","):
             if ref.strip():
                 self.register(load(ref.strip()), replace=True)
+
+    @classmethod
+    def discover(cls, kind: str, package: str) -> Registry:
+        """The registry of the modules of `package` that declare `PROVIDER = ProviderSpec(...)`, in name order."""
+        declares = re.compile(r"^PROVIDER\s*[:=]", re.M)
+        modules = sorted(f.name[:-3] for f in files(package).iterdir()
+                         if f.name.endswith(".py") and not f.name.startswith("_") and declares.search(f.read_text()))
+        return cls(kind, [load(f"{package}.{m}:PROVIDER") for m in modules])
 
     def register(self, spec: ProviderSpec, *, replace: bool = False) -> None:
         if spec.kind != self.kind:

@@ -1,4 +1,4 @@
-"""The project's error classes and the one table that maps them to HTTP answers (docs/architecture.md, "The HTTP contract").
+"""The project's error classes and the one table mapping them to HTTP answers (docs/architecture.md).
 
 4xx other than 404/408/409/429 are dead-lettered by the broker at once; 409/429/503 are retried.
 """

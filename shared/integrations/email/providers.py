@@ -1,12 +1,8 @@
-"""The e-mail providers: SMTP (any relay; the sandbox is a real SMTP server) and Amazon SES (moto locally)."""
+"""The e-mail providers: every module of this package that declares `PROVIDER` (smtp.py: any relay, the
+sandbox is a real SMTP server; ses.py: Amazon SES, moto locally). The failover order is a setting."""
 
 from __future__ import annotations
 
-from shared.integrations.registry import ProviderSpec, Registry
+from shared.integrations.registry import Registry
 
-REGISTRY = Registry("email", [
-    ProviderSpec("email", "smtp", client="shared.integrations.email.smtp:SmtpEmail",
-                 settings="shared.integrations.email.settings:SmtpSettings", simulator="sandbox.smtp:SmtpSimulator"),
-    ProviderSpec("email", "ses", client="shared.integrations.email.ses:SesEmail",
-                 settings="shared.integrations.email.settings:SesSettings"),
-])
+REGISTRY = Registry.discover("email", "shared.integrations.email")

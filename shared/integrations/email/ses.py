@@ -6,9 +6,25 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from shared.integrations.email import EmailFailure, EmailReceipt, Envelope
-from shared.integrations.email.settings import SesSettings
+from shared.integrations.registry import ProviderSpec
 from shared.reliability.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
+
+
+class SesSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DVCI_EMAIL_SES_", extra="ignore")
+
+    region: str = "ap-southeast-1"
+    endpoint_url: str | None = Field(None, description="moto server in development and tests")
+    configuration_set: str | None = None
+    timeout_s: float = 10.0
+
+
+PROVIDER = ProviderSpec("email", "ses", client="shared.integrations.email.ses:SesEmail",
+                        settings="shared.integrations.email.ses:SesSettings")
 
 
 class SesEmail:

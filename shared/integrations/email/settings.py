@@ -19,24 +19,3 @@ class EmailSettings(BaseSettings):
     dkim_domain: str | None = None
     dkim_private_key: SecretStr | None = Field(None, description="PEM; from a Secret")
     sns_topic_arns: str = Field("", description="Comma-separated SNS topics accepted at /ses/notifications")
-
-
-class SmtpSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DVCI_EMAIL_SMTP_", extra="ignore")
-
-    host: str = "127.0.0.1"
-    port: int = 8925
-    tls: str = Field("none", description="none | starttls | implicit")
-    user: str | None = None
-    password: SecretStr | None = None
-    timeout_s: float = 10.0
-    pool_size: int = 4
-
-
-class SesSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DVCI_EMAIL_SES_", extra="ignore")
-
-    region: str = "ap-southeast-1"
-    endpoint_url: str | None = Field(None, description="moto server in development and tests")
-    configuration_set: str | None = None
-    timeout_s: float = 10.0

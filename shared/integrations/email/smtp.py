@@ -7,10 +7,28 @@ from __future__ import annotations
 import asyncio
 
 import aiosmtplib
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.integrations.email import EmailFailure, EmailReceipt, Envelope
-from shared.integrations.email.settings import SmtpSettings
+from shared.integrations.registry import ProviderSpec
 from shared.reliability.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
+
+
+class SmtpSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DVCI_EMAIL_SMTP_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8925
+    tls: str = Field("none", description="none | starttls | implicit")
+    user: str | None = None
+    password: SecretStr | None = None
+    timeout_s: float = 10.0
+    pool_size: int = 4
+
+
+PROVIDER = ProviderSpec("email", "smtp", client="shared.integrations.email.smtp:SmtpEmail",
+                        settings="shared.integrations.email.smtp:SmtpSettings", simulator="sandbox.smtp:SmtpSimulator")
 
 
 class SmtpEmail:

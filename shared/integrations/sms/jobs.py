@@ -13,10 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shared.integrations.registry import load
-from shared.integrations.sms import receipts
+from shared.integrations.sms import PulledReceipts, receipts
 from shared.integrations.sms.providers import REGISTRY
 from shared.integrations.sms.receipts import DELIVERY_UPDATED, Receipt, ReceiptBook
-from shared.integrations.sms.settings import ViettelSettings
 from shared.reliability.errors import ProviderError
 from shared.reliability.keys import event_digest
 from shared.reliability.outbox import Outbox
@@ -37,7 +36,6 @@ class SmsJobs:
         self.keys = Keys(app.settings.env)
         self.webhooks = {spec.webhook.path: (spec, spec.webhook_auth(), load(spec.webhook.parser))
                          for spec in REGISTRY.webhooks() if spec.webhook is not None}
-        self.viettel = ViettelSettings()
 
     def serve_webhooks(self) -> None:
         """Route every provider's receipt webhook (from the registry) to `webhook`."""
@@ -87,15 +85,19 @@ class SmsJobs:
         action = await self.receipt(r)
         return Response(orjson.dumps({"status": action}), media_type="application/json")
 
-    async def pull_viettel(self, now: float | None = None) -> dict[str, int]:
-        """Viettel has no callback: its failures come from getFailSub; a message with no failure
-        `delivered_after_s` after acceptance is reported delivered."""
-        from shared.integrations.sms.viettel import ViettelSms
+    async def pull_receipts(self, now: float | None = None) -> dict[str, int]:
+        """Gateways with no callback (receipts="pull" in the registry, PulledReceipts: Viettel's getFailSub)
+        report only failures; a message with no failure `delivered_after_s` after acceptance is delivered."""
+        counts = {"failed": 0, "delivered": 0}
+        for spec in REGISTRY:
+            if spec.receipts == "pull":
+                for k, v in (await self._pull(spec.name, spec.new_client(), now or time.time())).items():
+                    counts[k] += v
+        return counts
 
-        now = now or time.time()
-        client = ViettelSms(self.viettel)
+    async def _pull(self, name: str, client: PulledReceipts, now: float) -> dict[str, int]:
         redis = get_redis()
-        pending = self.keys.key("sms", "dlr", "viettel", "pending")
+        pending = self.keys.key("sms", "dlr", name, "pending")
         counts = {"failed": 0, "delivered": 0}
         day = datetime.fromtimestamp(now, UTC).strftime("%Y%m%d")
         page = 1
@@ -103,24 +105,26 @@ class SmsJobs:
             while True:
                 total, subs = await client.fail_subs(day, page)
                 for receiver, message in subs:
-                    lookup = self.keys.key("sms", "dlr", "viettel", "fs", receipts.failsub_digest(receiver, message))
+                    lookup = self.keys.key("sms", "dlr", name, "fs", receipts.failsub_digest(receiver, message))
                     msg_id = await redis.get(lookup)
                     if msg_id is None:
                         continue
                     mid = _text(msg_id)
-                    if await self.receipt(Receipt("viettel", mid, "failed")) == "emit":
+                    if await self.receipt(Receipt(name, mid, "failed")) == "emit":
                         counts["failed"] += 1
                     await redis.zrem(pending, mid)
                 if page * 500 >= total or not subs:
                     break
                 page += 1
         except ProviderError as exc:
-            log.warning("Viettel receipt pull failed; delivered-inference postponed", extra={"error": exc.detail})
+            log.warning("receipt pull failed; delivered-inference postponed",
+                        extra={"provider": name, "error": exc.detail})
             return counts
-        ripe = await redis.zrangebyscore(pending, "-inf", (now - self.viettel.delivered_after_s) * 1000)
+        after_s = float(getattr(getattr(client, "settings", None), "delivered_after_s", 600))
+        ripe = await redis.zrangebyscore(pending, "-inf", (now - after_s) * 1000)
         for raw in ripe:
             mid = _text(raw)
-            if await self.receipt(Receipt("viettel", mid, "delivered")) == "emit":
+            if await self.receipt(Receipt(name, mid, "delivered")) == "emit":
                 counts["delivered"] += 1
             await redis.zrem(pending, mid)
         return counts

@@ -7,12 +7,33 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.integrations import transport
+from shared.integrations.registry import ProviderSpec, WebhookSpec, sandbox_url
 from shared.integrations.sms import FailureReason, ProviderReceipt, SmsMessage
 from shared.integrations.sms.receipts import Receipt
-from shared.integrations.sms.settings import MobifoneSettings
 from shared.reliability.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
+
+
+class MobifoneSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DVCI_SMS_MOBIFONE_", extra="ignore")
+
+    url: str = Field(default_factory=lambda: sandbox_url("/mobifone"))
+    token: SecretStr = SecretStr("sandbox-token")
+    timeout_s: float = 3.0
+    dlr_secret: SecretStr = SecretStr("sandbox-dlr-secret")
+    dlr_allow_ips: str = Field("", description="Comma-separated CIDRs allowed to post receipts unsigned")
+
+
+PROVIDER = ProviderSpec("sms", "mobifone", client="shared.integrations.sms.mobifone:MobifoneSms",
+                        settings="shared.integrations.sms.mobifone:MobifoneSettings",
+                        simulator="sandbox.mobifone:MobifoneSimulator",
+                        webhook=WebhookSpec("/dlr/mobifone", "shared.integrations.sms.mobifone:parse_receipt",
+                                            secret_field="dlr_secret", allow_ips_field="dlr_allow_ips"),
+                        receipts="push")
+
 
 REJECTIONS = {"11": FailureReason.invalid_recipient, "12": FailureReason.content_rejected,
               "13": FailureReason.content_too_long}

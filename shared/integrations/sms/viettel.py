@@ -5,10 +5,31 @@ from __future__ import annotations
 import re
 from xml.sax.saxutils import escape, unescape
 
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from shared.integrations import transport
+from shared.integrations.registry import ProviderSpec, sandbox_url
 from shared.integrations.sms import FailureReason, ProviderReceipt, SmsMessage
-from shared.integrations.sms.settings import ViettelSettings
 from shared.reliability.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
+
+
+class ViettelSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DVCI_SMS_VIETTEL_", extra="ignore")
+
+    url: str = Field(default_factory=lambda: sandbox_url("/viettel/bulkapi"))
+    user: str = "sandbox"
+    password: SecretStr = SecretStr("sandbox")
+    cpcode: str = "DVC"
+    timeout_s: float = 3.0
+    delivered_after_s: float = Field(600, description="Viettel reports only failures: a message with no failure "
+                                                      "reported this long after acceptance counts as delivered")
+
+
+PROVIDER = ProviderSpec("sms", "viettel", client="shared.integrations.sms.viettel:ViettelSms",
+                        settings="shared.integrations.sms.viettel:ViettelSettings",
+                        simulator="sandbox.viettel:ViettelSimulator", receipts="pull")
+
 
 NS = "http://impl.bulkSms.ws/"
 _RESULT = re.compile(rb"<result>\s*(-?\d+)\s*</result>")

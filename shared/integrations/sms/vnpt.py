@@ -9,12 +9,39 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.integrations import transport
+from shared.integrations.registry import ProviderSpec, WebhookSpec, sandbox_url
 from shared.integrations.sms import FailureReason, ProviderReceipt, SmsMessage
 from shared.integrations.sms.receipts import Receipt
-from shared.integrations.sms.settings import VnptSettings
 from shared.reliability.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
+
+
+class VnptSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DVCI_SMS_VNPT_", extra="ignore")
+
+    url: str = Field(default_factory=lambda: sandbox_url("/vnpt/api"))
+    user: str = "sandbox"
+    password: SecretStr = SecretStr("sandbox")
+    username: str = "dvc"
+    label_id: str = "1"
+    contract_id: str = "1"
+    contract_type_id: str = "1"
+    template_id: str = "1"
+    agent_id: str = "1"
+    timeout_s: float = 3.0
+    dlr_secret: SecretStr = SecretStr("sandbox-dlr-secret")
+    dlr_allow_ips: str = Field("", description="Comma-separated CIDRs allowed to post receipts unsigned")
+
+
+PROVIDER = ProviderSpec("sms", "vnpt", client="shared.integrations.sms.vnpt:VnptSms",
+                        settings="shared.integrations.sms.vnpt:VnptSettings", simulator="sandbox.vnpt:VnptSimulator",
+                        webhook=WebhookSpec("/dlr/vnpt", "shared.integrations.sms.vnpt:parse_receipt",
+                                            secret_field="dlr_secret", allow_ips_field="dlr_allow_ips"),
+                        receipts="push")
+
 
 SUCCESS = frozenset(("0", "31"))
 REJECTIONS = {"2": FailureReason.invalid_recipient, "7": FailureReason.content_rejected,
