@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import os
 import random
 import signal
@@ -23,6 +22,7 @@ import orjson
 
 from dvci.dev import DevStack
 from shared.integrations.registry import registry
+from shared.reliability.keys import event_digest
 from shared.runtime.events import CloudEvent, binary_headers
 
 TYPE = "vn.gov.dvc.sms.send.requested"
@@ -41,7 +41,8 @@ TEXTS = ["Ho so {d} cua ong/ba da duoc tiep nhan. Tra cuu tai dichvucong.gov.vn"
 
 
 def reference(source: str, event_id: str) -> str:
-    return hashlib.sha256(f"{source}\x00{event_id}".encode()).hexdigest()[:24]
+    """The client reference send_sms gives the gateways (shared/integrations/sms/service.py:reference_for)."""
+    return event_digest(source, event_id, length=24)
 
 
 class ChaosRedis:
@@ -84,7 +85,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def run(n: int, concurrency: int, timeout_s: float) -> int:
+async def run(n: int, concurrency: int, timeout_s: float, outage_s: float = 30.0) -> int:
     port, sandbox_port = free_port(), free_port()
     redis = ChaosRedis(free_port())
     redis.start()
@@ -126,10 +127,13 @@ async def run(n: int, concurrency: int, timeout_s: float) -> int:
 
             async def emitter() -> None:
                 nonlocal sent
-                while not queue.empty():
+                while True:
                     while sent - settled_count[0] > 2000:  # bounded backlog, like a real producer
                         await asyncio.sleep(0.05)
-                    ev = queue.get_nowait()
+                    try:  # not empty()-then-get: another emitter may take the last one in between
+                        ev = queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        return
                     async with s.post(base, data=ev.data_bytes(), headers=binary_headers(ev)) as r:
                         assert r.status == 202, r.status
                     sent += 1
@@ -140,10 +144,11 @@ async def run(n: int, concurrency: int, timeout_s: float) -> int:
             async def chaos_agent() -> None:
                 while settled() < n * 0.3:
                     await asyncio.sleep(0.2)
-                print(f"chaos: [{settled()}/{n} settled] restarting Redis", flush=True)
+                print(f"chaos: [{settled()}/{n} settled] stopping Redis for {outage_s:.0f}s", flush=True)
                 redis.stop()
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(outage_s)
                 redis.start()
+                print(f"chaos: [{settled()}/{n} settled] Redis is back", flush=True)
                 while settled() < n * 0.6:
                     await asyncio.sleep(0.2)
                 fp = stack.functions["send-sms"]
@@ -248,8 +253,9 @@ def main() -> None:
     p.add_argument("--events", type=int, default=10_000)
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--timeout", type=float, default=300)
+    p.add_argument("--redis-outage", type=float, default=30.0, help="seconds Redis stays down")
     args = p.parse_args()
-    sys.exit(asyncio.run(run(args.events, args.concurrency, args.timeout)))
+    sys.exit(asyncio.run(run(args.events, args.concurrency, args.timeout, args.redis_outage)))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import aiohttp
 
 from dvci.filters import trigger_matches
 from dvci.manifests import Delivery, TriggerSpec
+from dvci.spool import DeadLetterSpool
 from shared.runtime.errors import InvalidEvent
 from shared.runtime.events import CloudEvent, binary_headers, now_rfc3339, parse_http
 from shared.runtime.http import get_session
@@ -50,7 +51,9 @@ class DeliveryRecord:
     trigger: str
     subscriber: str
     attempts: list[Attempt] = field(default_factory=list)
-    outcome: str = "pending"  # pending | delivered | replied | dead-lettered | dead-letter-failed
+    # pending | delivered | replied | dead-lettered | dead-letter-spooled (kept on disk, handed over again
+    # until the sink takes it) | dead-letter-failed (no sink configured)
+    outcome: str = "pending"
 
 
 @dataclass
@@ -67,7 +70,7 @@ class EventRecord:
     dropped: str | None = None
 
     def done(self) -> bool:
-        return all(d.outcome != "pending" for d in self.deliveries)
+        return all(d.outcome not in ("pending", "dead-letter-spooled") for d in self.deliveries)
 
 
 @dataclass(frozen=True)
@@ -80,8 +83,12 @@ class Route:
 class Broker:
     def __init__(self, routes: list[Route], *, sleep: Sleep = asyncio.sleep, max_records: int = 20_000,
                  max_inflight: int = 256, post: Callable[..., Awaitable[tuple[int | None, bytes, dict[str, str]]]]
-                 | None = None):
+                 | None = None, spool: DeadLetterSpool | None = None, spool_interval_s: float = 1.0):
         self.routes = routes
+        self.spool = spool
+        self.spool_interval_s = spool_interval_s
+        self._spooled: dict[int, DeliveryRecord] = {}
+        self._spool_task: asyncio.Task | None = None
         self.sleep = sleep
         self.records: OrderedDict[str, EventRecord] = OrderedDict()
         self.max_records = max_records
@@ -180,8 +187,58 @@ class Broker:
             if dls_status is not None and 200 <= dls_status < 300:
                 rec.outcome = "dead-lettered"
                 return
-        rec.outcome = "dead-letter-failed"
-        log.error("dead-letter sink refused the event", extra={"ce_type": event.type, "ce_id": event.id})
+        if self.spool is None:
+            rec.outcome = "dead-letter-failed"
+            log.error("dead-letter sink refused the event", extra={"ce_type": event.type, "ce_id": event.id})
+            return
+        headers = binary_headers(letter)
+        letter_id = self.spool.put(route.dead_letter_url, headers, letter.data_bytes(), _key(event.source, event.id))
+        self._spooled[letter_id] = rec
+        rec.outcome = "dead-letter-spooled"
+        log.warning("dead-letter sink refused the event; spooled to disk, handed over again until taken",
+                    extra={"ce_type": event.type, "ce_id": event.id})
+        self._start_spool()
+
+    # -- the spool -----------------------------------------------------------------------------
+    def _start_spool(self) -> None:
+        if self.spool is not None and (self._spool_task is None or self._spool_task.done()):
+            self._spool_task = asyncio.get_running_loop().create_task(self._drain_spool())
+
+    async def _drain_spool(self) -> None:
+        """Hand spooled dead letters to their sink until the spool is empty (retrying with backoff)."""
+        assert self.spool is not None
+        session = get_session()
+        while self.spool.size():
+            for item in self.spool.due():
+                try:
+                    async with session.post(item.url, data=item.body, headers=item.headers,
+                                            timeout=aiohttp.ClientTimeout(total=30)) as resp:
+                        status: int | None = resp.status
+                except (aiohttp.ClientError, TimeoutError):
+                    status = None
+                if status is not None and 200 <= status < 300:
+                    self.spool.done(item.id)
+                    rec = self._spooled.pop(item.id, None)
+                    if rec is not None:
+                        rec.outcome = "dead-lettered"
+                else:
+                    self.spool.retry_later(item.id, item.tries)
+            await self.sleep(self.spool_interval_s)
+
+    def close_spool(self) -> None:
+        if self._spool_task is not None:
+            self._spool_task.cancel()
+        if self.spool is not None:
+            self.spool.close()
+
+    def resume_spool(self) -> int:
+        """Start handing over what a previous run left in the spool; returns how many letters wait."""
+        if self.spool is None:
+            return 0
+        waiting = self.spool.size()
+        if waiting:
+            self._start_spool()
+        return waiting
 
     # -- inspection ----------------------------------------------------------------------------
     def _remember(self, record: EventRecord) -> None:

@@ -22,6 +22,7 @@ from aiohttp import web
 from dvci import manifests as mf
 from dvci.broker import Broker, Route
 from dvci.client import STATE_FILE
+from dvci.spool import DeadLetterSpool
 from sandbox.server import RunningSandbox, start_sandbox
 from shared.runtime.errors import InvalidEvent
 from shared.runtime.problem import PROBLEM_JSON
@@ -114,7 +115,10 @@ class DevStack:
             await fp.start()
         routes = [Route(t, self._resolve(t.subscriber) or "", self._resolve(t.delivery.dead_letter_sink))
                   for t in manifests.triggers]
-        self.broker = Broker(routes, max_records=self.max_records)
+        # dead letters the sink cannot take now (Redis down) wait on disk and are handed over again
+        self.broker = Broker(routes, max_records=self.max_records,
+                             spool=DeadLetterSpool(Path(".dvci") / f"dead-letters-{self.env}.sqlite"))
+        self.broker.resume_spool()
         await self._serve(self._broker_app(), self.port)
         await self.wait_ready()
         await self._wire_receipts(sandbox)
@@ -283,6 +287,8 @@ class DevStack:
             self._watch.cancel()
         for task in getattr(self, "_pings", []):
             task.cancel()
+        if self.broker is not None:
+            self.broker.close_spool()
         for fp in self.functions.values():
             if fp.proc and fp.proc.returncode is None:
                 fp.proc.send_signal(signal.SIGTERM)

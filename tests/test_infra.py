@@ -89,9 +89,16 @@ def test_every_trigger_subscriber_exists_and_everything_dead_letters(overlay):
     docs = build(overlay)
     services = {s["metadata"]["name"] for s in of_kind(docs, "Service")}
     brokers = {b["metadata"]["name"]: b for b in of_kind(docs, "Broker")}
+    sinks = {k["metadata"]["name"] for k in of_kind(docs, "KafkaSink")}
     for broker in brokers.values():
         dls = broker["spec"]["delivery"]["deadLetterSink"]["ref"]
-        assert dls["kind"] == "Service" and dls["name"] in services
+        if dls["kind"] == "KafkaSink":  # production: a topic, consumed into the dead_letter function
+            assert dls["name"] in sinks
+            sources = [s for s in of_kind(docs, "KafkaSource") if dls["name"] in s["spec"]["topics"]
+                       or s["metadata"]["name"] == dls["name"]]
+            assert sources and all(s["spec"]["sink"]["ref"]["name"] == "dead-letter" for s in sources)
+        else:
+            assert dls["kind"] == "Service" and dls["name"] in services
     for trig in of_kind(docs, "Trigger"):
         assert trig["spec"]["subscriber"]["ref"]["name"] in services
         own = (trig["spec"].get("delivery") or {}).get("deadLetterSink")
