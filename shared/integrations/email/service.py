@@ -3,7 +3,6 @@ same bytes and Message-ID), admit, deliver with failover SMTP -> SES."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ from shared.reliability.errors import OutcomeUnknown, ProviderRejected
 from shared.reliability.failover import deliver
 from shared.reliability.pipeline import Pipeline
 from shared.runtime.app import EventContext
+from shared.runtime.loops import per_loop
 from shared.storage.objects import ObjectMissing, ObjectStore, ObjectTooLarge
 
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
@@ -131,17 +131,8 @@ def _bare(address: str) -> str:
     return m.group(1) if m else address
 
 
-_services: dict[int, EmailService] = {}
-
-
-def default_service() -> EmailService:
-    service = _services.get(id(asyncio.get_running_loop()))
-    return service if service is not None else _build()
-
-
 def _build() -> EmailService:
-    from shared.integrations.email.ses import SesEmail
-    from shared.integrations.email.smtp import SmtpEmail
+    from shared.integrations.email.providers import REGISTRY
     from shared.reliability.policy import ProviderPolicy
     from shared.reliability.settings import ReliabilitySettings
     from shared.runtime.settings import runtime_settings
@@ -149,11 +140,18 @@ def _build() -> EmailService:
 
     settings = EmailSettings()
     keys = Keys(runtime_settings().env)
-    providers: dict[str, EmailProvider] = {"smtp": SmtpEmail(), "ses": SesEmail()}
-    order = [p.strip() for p in settings.order.split(",") if p.strip() in providers]
+    order = [p.strip() for p in settings.order.split(",") if p.strip()]
+    unknown = [p for p in order if p not in REGISTRY]
+    if unknown:
+        raise LookupError(f"DVCI_EMAIL_ORDER names unknown providers: {', '.join(unknown)}; known: "
+                          f"{', '.join(REGISTRY.names())}")
+    providers: dict[str, EmailProvider] = {name: REGISTRY.get(name).new_client() for name in order}
     pipeline = Pipeline(get_fast_redis(), keys, "email", {p: ProviderPolicy(p) for p in providers},
                         ReliabilitySettings().idempotency())
-    service = _services[id(asyncio.get_running_loop())] = EmailService(
+    return EmailService(
         providers, order, pipeline, Suppressions(get_redis(), keys),
         ObjectStore(settings.attachments_bucket, settings.s3_endpoint_url), settings)
-    return service
+
+
+default_service: per_loop[EmailService] = per_loop(_build)
+"""The process's service for the running event loop (built on first use, after any fork)."""

@@ -43,6 +43,7 @@ from shared.reliability.pipeline import Admission, Correlation, Hint, Pipeline, 
 from shared.runtime.app import EventContext, Replayed, stored
 from shared.runtime.errors import ProvidersUnavailable
 from shared.runtime.events import CloudEvent
+from shared.runtime.loops import per_loop
 
 log = logging.getLogger("dvci.sms")
 
@@ -341,15 +342,6 @@ def _item(index: int, outcome: Accepted | Failed) -> BulkItem:
     return BulkItem(index, outcome.to, "failed", reason=outcome.reason, detail=outcome.detail)
 
 
-_services: dict[int, SmsService] = {}
-
-
-def default_service() -> SmsService:
-    """The process's service for the running loop: catalogue, the three gateways, Redis pipeline."""
-    service = _services.get(id(asyncio.get_running_loop()))
-    return service if service is not None else _build_service()
-
-
 def _build_service() -> SmsService:
     from shared.integrations.sms.catalogue import load
     from shared.integrations.sms.providers import REGISTRY
@@ -364,5 +356,8 @@ def _build_service() -> SmsService:
     pipeline = Pipeline(get_fast_redis(), Keys(runtime_settings().env), "sms", catalogue.policies,
                         ReliabilitySettings().idempotency())
     gateways: dict[str, SmsProvider] = {name: REGISTRY.get(name).new_client() for name in catalogue.policies}
-    service = _services[id(asyncio.get_running_loop())] = SmsService(gateways, catalogue, pipeline)
-    return service
+    return SmsService(gateways, catalogue, pipeline)
+
+
+default_service: per_loop[SmsService] = per_loop(_build_service)
+"""The process's service for the running event loop (built on first use, after any fork)."""
