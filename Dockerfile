@@ -9,13 +9,15 @@ ARG PYTHON_IMAGE=python:3.11.10-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 ARG EXTRAS=""
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
 COPY shared ./shared
 COPY functions ./functions
 COPY sandbox ./sandbox
 COPY dvci ./dvci
+COPY console ./console
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install -c constraints.txt ".${EXTRAS:+[$EXTRAS]}"
 
@@ -24,6 +26,9 @@ FROM ${PYTHON_IMAGE}
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY functions ./functions
+# fonts with every Vietnamese glyph (postal labels, visible signatures), installed in the build stage; the PKCS#11
+# module of a hardware HSM is mounted by the production overlay (SoftHSM2 is for dev and tests only)
+COPY --from=build /usr/share/fonts/truetype/dejavu /usr/share/fonts/truetype/dejavu
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin dvci
 USER 10001
 ENV PATH=/opt/venv/bin:$PATH \

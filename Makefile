@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV      := $(CHECKOV_VENV)/bin/checkov
 
-.PHONY: run demo test lint chaos bench bench-quick clean install
+.PHONY: run demo test lint chaos bench bench-quick clean install system autoscaling redis-cluster
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,18 +19,22 @@ $(CHECKOV):
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet checkov==3.3.30
 
-install: $(STAMP) $(CHECKOV)
+## system packages the tests and the local stack use (SoftHSM2, poppler-utils, fonts, Chromium...): only what is missing
+system:
+	bash scripts/setup-system.sh
+
+install: system $(STAMP) $(CHECKOV)
 
 ## the local stack (embedded Redis when REDIS_URL is unset), a short demo, then up until Ctrl-C
-run: $(STAMP)
+run: system $(STAMP)
 	$(BIN)/dvci dev --demo
 
 ## the same demo, then exit (0 when it worked)
-demo: $(STAMP)
+demo: system $(STAMP)
 	$(BIN)/dvci demo
 
 ## every test (real Redis: REDIS_URL, or the embedded one)
-test: $(STAMP) $(CHECKOV)
+test: system $(STAMP) $(CHECKOV)
 	DVCI_CHECKOV=$(CHECKOV) $(BIN)/pytest -q
 
 lint: $(STAMP)
@@ -44,9 +48,26 @@ chaos: $(STAMP)
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .dvci .pytest_cache .mypy_cache .ruff_cache *.egg-info
 
-## performance: throughput, latency, floor, naive stack, cold start (prints a table, writes bench/results.json)
+## performance: hello vs floor, latency at 250/500/1000 ev/s, throughput + CPU split, 2 workers, Redis Cluster,
+## naive stack, cold starts, the other functions (prints a table, writes bench/results.json)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
+
+## Knative autoscaling from the last `make bench`: writes infra/autoscaling.json, sets the manifests to it
+autoscaling: $(STAMP)
+	$(BIN)/python -m bench.autoscale
+
+## a 3-master Redis Cluster on loopback until Ctrl-C (prints its redis+cluster:// URL for REDIS_URL)
+redis-cluster: $(STAMP)
+	$(BIN)/python -m tests.cluster
+
+## the cost of the audit trail and of citizen-data encryption per event (bench/audit.py)
+bench-audit: $(STAMP)
+	$(BIN)/python -m bench.audit
+
+## the LGSP phase alone: backlog drain at 50 req/s, steady-state sync lag (bench/lgsp.py)
+bench-lgsp: $(STAMP)
+	$(BIN)/python -m bench.lgsp

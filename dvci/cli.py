@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,20 @@ def _print(obj: Any) -> None:
 
 
 def _who(args: argparse.Namespace) -> str:
-    return getattr(args, "by", None) or os.environ.get("DVCI_OPERATOR") or getpass.getuser()
+    """The operator: the OS user or the pod's ServiceAccount (shared/security/audit.py), never a typed name."""
+    from shared.security.audit import operator
+
+    return operator()
+
+
+async def _audited(redis: Any, args: argparse.Namespace, action: str, kind: str, subject: str,
+                   outcome: str = "ok", **detail: Any) -> None:
+    from dvci import client
+    from shared.security.cli import operator_action
+    from shared.storage.redis import Keys
+
+    await operator_action(redis, Keys(client.env_name()), action, kind, subject, outcome,
+                          reason=getattr(args, "reason", None), **detail)
 
 
 # -- dev / demo / sandbox ------------------------------------------------------------------------
@@ -36,7 +47,13 @@ async def _dev(args: argparse.Namespace, demo: bool, stay: bool) -> int:
     from dvci.demo import run_demo
     from dvci.dev import DevStack
 
-    stack = DevStack(port=args.port, sandbox_port=args.sandbox_port, smtp_port=args.smtp_port)
+    console_port = None
+    if getattr(args, "console_port", None) != 0:
+        from console.dev import free_or
+
+        console_port = args.console_port or free_or(args.port + 40)
+    stack = DevStack(port=args.port, sandbox_port=args.sandbox_port, smtp_port=args.smtp_port,
+                     console_port=console_port)
     print(f"dvci dev: starting (broker :{args.port}, env {stack.env}, "
           f"Redis {'REDIS_URL' if os.environ.get('REDIS_URL') else 'embedded'})", flush=True)
     await stack.start()  # stops whatever it started if it fails
@@ -44,6 +61,10 @@ async def _dev(args: argparse.Namespace, demo: bool, stay: bool) -> int:
           f"moto :{stack.moto_port or '-'}", flush=True)
     print("dvci dev: ready — functions: " + ", ".join(f"{n} {f.url}" for n, f in stack.functions.items()),
           flush=True)
+    if getattr(stack, "console", None) is not None:
+        user, password = stack.console.login
+        print(f"dvci dev: console {stack.console.url}" + (f" (log in as {user} / {password})" if user else ""),
+              flush=True)
     code = 0
     try:
         if demo:
@@ -118,19 +139,18 @@ def cmd_emit(args: argparse.Namespace) -> int:
 
 # -- dlq ---------------------------------------------------------------------------------------------
 def _store() -> Any:
-    import redis.asyncio as aioredis
-
     from dvci import client
     from shared.reliability.deadletters import DeadLetterStore
-    from shared.storage.redis import Keys
+    from shared.storage.redis import Keys, from_url
 
-    return DeadLetterStore(aioredis.Redis.from_url(client.redis_url()), Keys(client.env_name()))
+    return DeadLetterStore(from_url(client.redis_url()), Keys(client.env_name()))
 
 
 async def _dlq(args: argparse.Namespace) -> int:
     import aiohttp
 
     from dvci import client
+    from shared.reliability.keys import event_digest
     from shared.runtime.events import CloudEvent
     from shared.runtime.times import to_rfc3339
 
@@ -157,7 +177,9 @@ async def _dlq(args: argparse.Namespace) -> int:
                     "replay_log": [{**r, "at": to_rfc3339(r["at"])} if "at" in r else r for r in letter.replays]})
             return 0
         if args.dlq_cmd == "purge":
-            if not await store.purge(args.id, _who(args)):
+            found = await store.purge(args.id, _who(args))
+            await _audited(store.redis, args, "dlq.purge", "dlq", args.id, "ok" if found else "not_found")
+            if not found:
                 raise SystemExit(f"dvci: no dead letter {args.id}")
             print(f"purged {args.id}")
             return 0
@@ -175,12 +197,28 @@ async def _dlq(args: argparse.Namespace) -> int:
         failed = 0
         async with aiohttp.ClientSession() as session:
             for i, letter in enumerate(letters, 1):
+                if "dvcitruncated" in letter.event:  # kept without its data (over DVCI_DLQ_MAX_EVENT_BYTES)
+                    print(f"[{i}/{len(letters)}] {letter.id}: not replayable (event was "
+                          f"{letter.event['dvcitruncated']} bytes; only its attributes were kept)")
+                    failed += 1
+                    continue
+                done = [r for r in letter.replays if int(r.get("status", 999)) < 300]
+                if done and not args.force:  # its completed record may have expired: the same id would re-send
+                    if not args.all:
+                        raise SystemExit(f"dvci: {letter.id} was already replayed successfully "
+                                         f"({to_rfc3339(done[-1]['at'])}); --force sends it again as a new event")
+                    print(f"[{i}/{len(letters)}] {letter.id}: already replayed successfully, skipped (--force)")
+                    continue
                 event = CloudEvent.from_dict(letter.event)
+                if args.force:  # a deliberate re-send: a new event, its id fixed by (letter, replay number)
+                    event.id = event_digest(letter.id, str(len(letter.replays) + 1))
                 try:
                     status, _ = await client.post_event(session, base, event)
                 except aiohttp.ClientError as exc:
                     raise SystemExit(f"dvci: broker at {base} unreachable ({exc})") from None
                 await store.mark_replayed(letter, _who(args), status)
+                await _audited(store.redis, args, "dlq.replay", "dlq", letter.id,
+                               "ok" if status < 300 else "refused", status=status, type=letter.type)
                 failed += status >= 300
                 print(f"[{i}/{len(letters)}] replayed {letter.id} ({letter.type}): HTTP {status}")
         return 1 if failed else 0
@@ -194,14 +232,12 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 # -- breaker -----------------------------------------------------------------------------------------
 async def _breaker(args: argparse.Namespace) -> int:
-    import redis.asyncio as aioredis
-
     from dvci import client
     from shared.reliability.breakers import BreakerAdmin
     from shared.runtime.times import to_rfc3339
-    from shared.storage.redis import Keys
+    from shared.storage.redis import Keys, from_url
 
-    admin = BreakerAdmin(aioredis.Redis.from_url(client.redis_url()), Keys(client.env_name()))
+    admin = BreakerAdmin(from_url(client.redis_url()), Keys(client.env_name()))
     try:
         if args.breaker_cmd == "status":
             rows = await admin.status()
@@ -214,6 +250,7 @@ async def _breaker(args: argparse.Namespace) -> int:
                     print(f"{r['name']:20}  {r['state']:10}  {r['forced'] or '-':8}  {r['fails']:<5}  {since}")
             return 0
         await admin.force(args.name, args.breaker_cmd, _who(args))
+        await _audited(admin.redis, args, f"breaker.{args.breaker_cmd}", args.name.split(".", 1)[0], args.name)
         print(f"breaker {args.name} forced {args.breaker_cmd} by {_who(args)}")
         return 0
     finally:
@@ -225,17 +262,15 @@ def cmd_breaker(args: argparse.Namespace) -> int:
 
 
 async def _sms(args: argparse.Namespace) -> int:
-    import redis.asyncio as aioredis
-
     from dvci import client
     from shared.integrations.sms.report import parse_since, spend
-    from shared.storage.redis import Keys
+    from shared.storage.redis import Keys, from_url
 
     try:
         since = parse_since(args.since)
     except ValueError as exc:
         raise SystemExit(f"dvci: {exc}") from None
-    redis = aioredis.Redis.from_url(client.redis_url())
+    redis = from_url(client.redis_url())
     try:
         rows = await spend(redis, Keys(client.env_name()), since)
     finally:
@@ -260,17 +295,17 @@ def cmd_sms(args: argparse.Namespace) -> int:
 async def _email(args: argparse.Namespace) -> int:
     if args.email_cmd == "preview":
         return _preview(args)
-    import redis.asyncio as aioredis
-
     from dvci import client
     from shared.integrations.email.suppression import Suppressions
-    from shared.storage.redis import Keys
+    from shared.storage.redis import Keys, from_url
 
-    redis = aioredis.Redis.from_url(client.redis_url())
+    redis = from_url(client.redis_url())
     try:
         lifted = await Suppressions(redis, Keys(client.env_name())).remove(args.address)
-        await redis.xadd(Keys(client.env_name()).key("email", "audit"),
-                         {"action": "unsuppress", "by": _who(args), "found": str(lifted), "at": str(time.time())})
+        from shared.security.crypto import blind_index
+
+        subject = blind_index("email.address", args.address.strip().lower())
+        await _audited(redis, args, "email.unsuppress", "email", subject, "ok" if lifted else "not_suppressed")
     finally:
         await redis.aclose()
     print(f"{'lifted' if lifted else 'was not suppressed'}: {args.address} (by {_who(args)})")
@@ -332,6 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="default: --port + 50 (a free one if taken); printed once started")
         d.add_argument("--smtp-port", type=int, default=None,
                        help="the sandbox SMTP server; default: sandbox port + 25 (a free one if taken)")
+        d.add_argument("--console-port", type=int, default=None,
+                       help="the operator console; default: --port + 40 (a free one if taken); 0: no console")
         if name == "dev":
             d.add_argument("--demo", action="store_true", help="play the demo once started")
         d.set_defaults(fn=fn)
@@ -364,10 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
     qr.add_argument("id", nargs="?")
     qr.add_argument("--all", action="store_true")
     qr.add_argument("--type")
-    qr.add_argument("--by", help="operator recorded with the replay (default: $DVCI_OPERATOR or the user)")
+    qr.add_argument("--reason", required=True, help="why (recorded in the audit trail)")
+    qr.add_argument("--force", action="store_true",
+                    help="send a letter already replayed successfully again, as a new event (new id)")
     qp = qs.add_parser("purge")
     qp.add_argument("id")
-    qp.add_argument("--by")
+    qp.add_argument("--reason", required=True, help="why (recorded in the audit trail)")
     q.set_defaults(fn=cmd_dlq)
 
     b = sub.add_parser("breaker", help="circuit breakers: status, force open/close")
@@ -377,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     for verb in ("open", "close", "auto"):
         bv = bs.add_parser(verb, help=f"force the breaker {verb}" if verb != "auto" else "lift a forced state")
         bv.add_argument("name", help="kind.provider, e.g. sms.viettel")
-        bv.add_argument("--by")
+        bv.add_argument("--reason", required=True, help="why (recorded in the audit trail)")
     b.set_defaults(fn=cmd_breaker)
 
     sc = sub.add_parser("schemas", help="generate schemas/ (JSON Schema per event + AsyncAPI) from the models")
@@ -393,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--out", help="write an .eml (MIME) or .html file instead")
     eu = ems.add_parser("unsuppress", help="lift a hard-bounce/complaint suppression (recorded)")
     eu.add_argument("address")
-    eu.add_argument("--by")
+    eu.add_argument("--reason", required=True, help="why (recorded in the audit trail)")
     em.set_defaults(fn=cmd_email)
 
     m = sub.add_parser("sms", help="SMS reports")
@@ -413,6 +452,13 @@ def build_parser() -> argparse.ArgumentParser:
     from shared.integrations.postal.cli import add_commands as postal_commands  # postal label, postal track
 
     postal_commands(sub)
+
+    from shared.security.cli import add_commands as security_commands  # audit verify|show|seal, keys rotate
+
+    security_commands(sub)
+    from console.cli import add_commands as console_commands  # console --port P, console hash-password
+
+    console_commands(sub)
     return p
 
 

@@ -83,6 +83,21 @@ async def receipts_for(session: aiohttp.ClientSession, base: str, message_ids: s
     return []
 
 
+async def emitted(session: aiohttp.ClientSession, base: str, event_type: str, match: dict[str, Any],
+                  wait_s: float) -> dict[str, Any] | None:
+    """The first event of `event_type` in the broker whose data has every (key, value) of `match`."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        async with session.get(f"{base}_broker/events", params={"type": event_type, "limit": "500"}) as resp:
+            events = (await resp.json())["events"]
+        for e in events:
+            data = e.get("data") or {}
+            if all(data.get(k) == v for k, v in match.items()):
+                return e
+        await asyncio.sleep(0.25)
+    return None
+
+
 async def _chain(session: aiohttp.ClientSession, base: str, event_id: str, source: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     frontier = [(event_id, source)]

@@ -1,5 +1,6 @@
 """The demo `make run` / `make demo` play: an SMS in and its `accepted` out; a malformed event ending
-as a dead letter."""
+as a dead letter; the result of a dossier shipped by post, created and delivered; a decision signed with
+the agency's seal (B-T) and its verification report; a dossier's status synced to DVCQG and the LGSP."""
 
 from __future__ import annotations
 
@@ -49,9 +50,9 @@ async def run_demo(base: str) -> int:
         await client.post_event(session, base, bad)
         chain = await client.follow(session, base, bad, 20)
         outcomes = [d["outcome"] for d in chain[0]["deliveries"]] if chain else []
-        import redis.asyncio as aioredis
+        from shared.storage.redis import from_url
 
-        redis = aioredis.Redis.from_url(client.redis_url())
+        redis = from_url(client.redis_url())
         store = DeadLetterStore(redis, Keys(client.env_name()))
         letter = None
         for _ in range(50):
@@ -65,5 +66,50 @@ async def run_demo(base: str) -> int:
         else:
             ok = False
             print(f"[demo 2] FAILED: delivery outcomes {outcomes}, dead letter {letter}", flush=True)
+        ok = await _postal(session, base) and ok
+        ok = await _signing(session, base) and ok
+        from shared.integrations.lgsp.demo import lgsp_story  # [demo 5] a dossier synced to DVCQG and LGSP
+
+        ok = await lgsp_story(session, base) and ok
     print("\ndemo: " + ("OK" if ok else "FAILED"), flush=True)
     return 0 if ok else 1
+
+
+DOSSIER = "000.00.01.H29-261127-0001"
+
+
+async def _postal(session: aiohttp.ClientSession, base: str) -> bool:
+    """[demo 3] the result of a dossier sent home by VietnamPost: created (with its label), then delivered."""
+    request = client.make_event("vn.gov.dvc.postal.shipment.requested", {
+        "dossier_id": DOSSIER, "purpose": "result_delivery",
+        "recipient": {"name": "Nguyễn Thị Minh Khai", "phone": "0912345678", "address_line": "Số 1 Tràng Tiền",
+                      "province_code": "01", "ward_code": "00070"},
+        "parcel": {"weight_g": 300, "contents": "Kết quả giải quyết thủ tục hành chính"}},
+        source="/dvc/core/demo", extensions={"dossierid": DOSSIER})
+    print(f"\n[demo 3] -> vn.gov.dvc.postal.shipment.requested id={request.id}", flush=True)
+    await client.post_event(session, base, request)
+    chain = await client.follow(session, base, request, 30, ("vn.gov.dvc.postal.shipment.created",
+                                                             "vn.gov.dvc.postal.shipment.failed"))
+    created = [e for e in chain if e["type"] == "vn.gov.dvc.postal.shipment.created"]
+    if not created:
+        print(f"[demo 3] FAILED: no shipment.created; saw {[(e['type'], e.get('data')) for e in chain[1:]]}",
+              flush=True)
+        return False
+    data = created[0]["data"]
+    _show(f"[demo 3] <- vn.gov.dvc.postal.shipment.created id={created[0]['id']}", data)
+    delivered = await client.emitted(session, base, "vn.gov.dvc.postal.delivered",
+                                     {"tracking_number": data["tracking_number"]}, 60)
+    if delivered is None:
+        print("[demo 3] FAILED: no vn.gov.dvc.postal.delivered within 60 s", flush=True)
+        return False
+    _show(f"[demo 3] <- vn.gov.dvc.postal.delivered id={delivered['id']}", delivered["data"])
+    return True
+
+
+async def _signing(session: aiohttp.ClientSession, base: str) -> bool:
+    """[demo 4] a sample decision signed with the agency seal (PKCS#11, B-T) and verified."""
+    import os
+
+    from shared.integrations.signature.devstack import demo
+
+    return await demo(session, base, os.environ.get("S3_ENDPOINT_URL") or client.dev_state().get("s3"))

@@ -41,6 +41,11 @@ def provider_env(sandbox: str) -> dict[str, str]:
     return {"DVCI_SANDBOX_URL": sandbox, **env}
 
 
+# (bucket, Object Lock) of the local S3 (moto): the defaults of the kinds' settings
+DEV_BUCKETS = [("dvci-attachments", False), ("dvci-postal-labels", False), ("dvci-documents", False),
+               ("dvci-audit", True)]
+
+
 @dataclass
 class FunctionProcess:
     service: str
@@ -78,6 +83,7 @@ class DevStack:
     extra_env: dict[str, str] = field(default_factory=dict)
     max_records: int = 20_000  # events the inspector remembers
     smtp_port: int | None = None  # None: sandbox port + 25, or a free one if taken
+    console_port: int | None = None  # the operator console (console/) in this process; None: not started
     moto_port: int | None = None  # None: a free port
     ping_interval_s: float = 3.0  # dev runs every PingSource this often, not on its cron (quick feedback)
     receipt_delay_ms: float = 1500
@@ -104,11 +110,15 @@ class DevStack:
         self.sandbox_port, self.smtp_port = self._sandbox.port, self._sandbox.smtp_port
         sandbox = self._sandbox.url
         aws = self._start_moto()
+        signing = self._signing_pki(sandbox)
         manifests = mf.load(self.manifests_dir)
         base_env = {**os.environ, "REDIS_URL": self.redis_url, "DVCI_ENV": self.env,
                     "K_SINK": f"http://127.0.0.1:{self.port}/", "DVCI_SMS_VIETTEL_DELIVERED_AFTER_S": "2",
-                    "DVCI_EMAIL_SMTP_PORT": str(self.smtp_port), **aws, **provider_env(sandbox), **self.extra_env}
-        for i, name in enumerate(sorted(manifests.services)):
+                    "DVCI_EMAIL_SMTP_PORT": str(self.smtp_port), **aws, **provider_env(sandbox), **signing,
+                    **self.extra_env}
+        functions = [n for n, svc in manifests.services.items()  # the console runs in-process (console_port)
+                     if svc["metadata"].get("labels", {}).get("dvci.gov.vn/component") != "console"]
+        for i, name in enumerate(sorted(functions)):
             self.functions[name] = FunctionProcess(name, manifests.function_folder(name), self.port + 1 + i,
                                                    base_env)
         for fp in self.functions.values():
@@ -122,13 +132,37 @@ class DevStack:
         await self._serve(self._broker_app(), self.port)
         await self.wait_ready()
         await self._wire_receipts(sandbox)
+        if self.console_port is not None:
+            from console.dev import start_console
+
+            self.console = await start_console(self.console_port, self.redis_url, self.env,
+                                               f"http://127.0.0.1:{self.port}/",
+                                               f"http://127.0.0.1:{self.moto_port}" if self.moto_port else None)
         self._watch = asyncio.get_running_loop().create_task(self._supervise())
         self._pings = [asyncio.get_running_loop().create_task(self._ping(p)) for p in manifests.pingsources]
         STATE_FILE.parent.mkdir(exist_ok=True)
         self._wrote_state = True
         STATE_FILE.write_bytes(orjson.dumps({
             "redis_url": self.redis_url, "broker": f"http://127.0.0.1:{self.port}/", "sandbox": sandbox,
-            "env": self.env, "functions": {n: f.url for n, f in self.functions.items()}, "pid": os.getpid()}))
+            "env": self.env, "functions": {n: f.url for n, f in self.functions.items()}, "pid": os.getpid(),
+            "s3": aws.get("S3_ENDPOINT_URL")}))
+
+    def _signing_pki(self, sandbox: str) -> dict[str, str]:
+        """The test PKI (root, issuing CA, signers in a SoftHSM2 token, TSA, OCSP) for this sandbox, made when
+        missing (`dvci pki init`); without SoftHSM2 the stack runs and sign_document answers 503."""
+        try:
+            from shared.integrations.signature.devstack import ensure_pki
+
+            saved = {k: os.environ.get(k) for k in ("DVCI_SIGN_PKI_DIR", "DVCI_SIGN_BUCKET")}
+            # its own PKI folder per env (never a test's); it is set in this process too: the in-process
+            # sandbox (TSA, OCSP, remote signers) signs with it
+            env = ensure_pki(sandbox, folder=str(Path(".dvci") / f"pki-{self.env}"))
+            self._restore_env = saved  # put back by stop() (an in-process stack in tests)
+            return env
+        except Exception as exc:  # SoftHSM2 missing: `make run` installs it (scripts/setup-system.sh)
+            log.warning("signing PKI not available; sign_document will answer 503",
+                        extra={"error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+            return {}
 
     def _start_moto(self) -> dict[str, str]:
         """SES and S3 in moto's server mode, when moto is installed (`make run` installs it)."""
@@ -150,13 +184,16 @@ class DevStack:
                "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
                "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
                "AWS_DEFAULT_REGION": "ap-southeast-1"}
+        for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+            os.environ.setdefault(var, env[var])  # the demo and dvci commands in this process use moto too
         kw = {"endpoint_url": url, "region_name": "ap-southeast-1", "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
               "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"]}
         boto3.client("ses", **kw).verify_email_identity(EmailAddress="no-reply@dichvucong.example.vn")
         s3 = boto3.client("s3", **kw)
-        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):  # moto's state is per process
-            s3.create_bucket(Bucket="dvci-attachments",
-                             CreateBucketConfiguration={"LocationConstraint": "ap-southeast-1"})
+        for bucket, locked in DEV_BUCKETS:  # what each kind writes to (attachments, labels, documents, audit)
+            with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):  # moto's state is per process
+                s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-southeast-1"},
+                                 ObjectLockEnabledForBucket=locked)
         return env
 
     def _resolve(self, ref: dict[str, Any] | None) -> str | None:
@@ -236,9 +273,10 @@ class DevStack:
         from shared.integrations.registry import registry
 
         sms = self.functions.get("send-sms")
-        if sms is None:
-            return
         async with aiohttp.ClientSession() as session:
+            await self._wire_postal(session, sandbox)
+            if sms is None:
+                return
             for spec in registry("sms"):
                 if spec.receipts == "push" and spec.webhook is not None:
                     body = {"callback_url": sms.url + spec.webhook.path.lstrip("/"), "delay_ms": self.receipt_delay_ms}
@@ -248,6 +286,21 @@ class DevStack:
                     continue
                 async with session.post(f"{sandbox}/{spec.name}/_sandbox/receipts", json=body) as resp:
                     resp.raise_for_status()
+
+    async def _wire_postal(self, session: aiohttp.ClientSession, sandbox: str) -> None:
+        """Carriers move shipments on by themselves in dev (auto-progress); Viettel Post pushes its tracking
+        to postal_track's webhook, VietnamPost's feed is polled by the `postal-poll` PingSource."""
+        from shared.integrations.registry import KINDS, registry
+
+        track = self.functions.get("postal-track")
+        if track is None or "postal" not in KINDS:
+            return
+        for spec in registry("postal"):
+            body: dict[str, Any] = {"auto_progress": True, "step_ms": self.receipt_delay_ms}
+            if spec.webhook is not None:
+                body["callback_url"] = track.url + spec.webhook.path.lstrip("/")
+            async with session.post(f"{sandbox}/{spec.name}/_sandbox/config", json=body) as resp:
+                resp.raise_for_status()
 
     async def _ping(self, source: dict[str, Any]) -> None:
         """A PingSource: its event, straight to its sink, every `ping_interval_s` (not its cron) in dev."""
@@ -287,8 +340,15 @@ class DevStack:
             self._watch.cancel()
         for task in getattr(self, "_pings", []):
             task.cancel()
+        if getattr(self, "console", None) is not None:
+            await self.console.stop()
         if self.broker is not None:
             self.broker.close_spool()
+        for var, value in getattr(self, "_restore_env", {}).items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
         for fp in self.functions.values():
             if fp.proc and fp.proc.returncode is None:
                 fp.proc.send_signal(signal.SIGTERM)

@@ -128,6 +128,19 @@ async def send_sms(redis, sandbox):
         yield client
 
 
+def ensure_bucket(name: str, *, locked: bool = False):
+    """Create the bucket in the tests' moto unless it exists (an in-process `dvci dev` shares moto's state)."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=MOTO)
+    try:
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "ap-southeast-1"},
+                         ObjectLockEnabledForBucket=locked)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    return s3
+
+
 @pytest.fixture(scope="session")
 def moto_server():
     """Amazon SES and S3 as moto's server mode (real HTTP, in a thread of this process)."""
@@ -137,8 +150,7 @@ def moto_server():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=MOTO_PORT, verbose=False)
     server.start()
     boto3.client("ses", endpoint_url=MOTO).verify_email_identity(EmailAddress="no-reply@dichvucong.example.vn")
-    boto3.client("s3", endpoint_url=MOTO).create_bucket(
-        Bucket="dvci-attachments", CreateBucketConfiguration={"LocationConstraint": "ap-southeast-1"})
+    ensure_bucket("dvci-attachments")
     yield MOTO
     server.stop()
 
@@ -210,3 +222,161 @@ def pytest_sessionfinish(session, exitstatus):
         for line in leaks[:5]:
             print("  LEAK:", _PII.sub("<pii>", line)[:300])
         session.exitstatus = 1
+
+
+# -- postal (postal_create, postal_track): carrier simulators on their own port (they join the shared
+#    sandbox server once `postal` is in shared/integrations/registry.py:KINDS), label bucket in moto
+POSTAL_SANDBOX_PORT = free_port()
+POSTAL_SANDBOX = f"http://127.0.0.1:{POSTAL_SANDBOX_PORT}"
+os.environ.update({
+    "DVCI_POSTAL_VNPOST_URL": f"{POSTAL_SANDBOX}/vnpost",
+    "DVCI_POSTAL_VIETTELPOST_URL": f"{POSTAL_SANDBOX}/viettelpost/v2",
+    "DVCI_POSTAL_VNPOST_TIMEOUT_S": "0.5",
+    "DVCI_POSTAL_VIETTELPOST_TIMEOUT_S": "0.5",
+    "DVCI_POSTAL_LABEL_BUCKET": "dvci-postal-labels",
+})
+
+
+@pytest.fixture(scope="session")
+async def postal_sandbox_server():
+    from aiohttp import web
+
+    from sandbox.viettelpost import ViettelpostSimulator
+    from sandbox.vnpost import VnpostSimulator
+
+    sims = {"vnpost": VnpostSimulator(), "viettelpost": ViettelpostSimulator()}
+    app = web.Application()
+    for name, sim in sims.items():
+        app.add_subapp(f"/{name}/", sim.app())
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", POSTAL_SANDBOX_PORT).start()
+    yield sims
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def postal_sandbox(postal_sandbox_server, redis, moto_server):
+
+    ensure_bucket("dvci-postal-labels")
+    for sim in postal_sandbox_server.values():
+        sim.reset()
+    yield postal_sandbox_server
+
+
+@pytest.fixture
+async def postal_create(postal_sandbox):
+    async with asgi_client("postal_create") as client:
+        yield client
+
+
+# -- lgsp_sync (issue 12): the DVCQG and LGSP sandboxes on their own port -----------------------------
+LGSP_SANDBOX_PORT = free_port()
+LGSP_SANDBOX = f"http://127.0.0.1:{LGSP_SANDBOX_PORT}"
+os.environ.update({
+    "DVCI_DVCQG_URL": f"{LGSP_SANDBOX}/dvcqg", "DVCI_LGSP_URL": f"{LGSP_SANDBOX}/lgsp",
+    "DVCI_DVCQG_TIMEOUT_S": "1", "DVCI_LGSP_TIMEOUT_S": "1",
+    "DVCI_LGSP_SYNC_BREAKER_COOLDOWN_MS": "300", "DVCI_LGSP_SYNC_DRAIN_WAIT_MS": "3000",
+})
+
+
+@pytest.fixture(scope="session")
+async def lgsp_sandbox_server():
+    from aiohttp import web
+
+    from sandbox.dvcqg import DvcqgSimulator
+    from sandbox.lgsp import LgspSimulator
+
+    sims = {"dvcqg": DvcqgSimulator(), "lgsp": LgspSimulator()}
+    app = web.Application()
+    for name, sim in sims.items():
+        app.add_subapp(f"/{name}/", sim.app())
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", LGSP_SANDBOX_PORT).start()
+    yield sims
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def lgsp_sandbox(lgsp_sandbox_server, redis):
+    for sim in lgsp_sandbox_server.values():
+        sim.faults = None
+        sim.requests.clear()
+        sim.by_reference.clear()
+        sim.reset()
+    yield lgsp_sandbox_server
+
+
+@pytest.fixture
+async def lgsp_sync(lgsp_sandbox):
+    async with asgi_client("lgsp_sync") as client:
+        yield client
+
+
+# -- signing (sign_document): the test PKI (keys in a SoftHSM2 token), TSA/OCSP/SmartCA/MySign sandboxes on
+#    their own port (the certificates point at it), documents in moto's S3 ---------------------------------
+SIGN_SANDBOX_PORT = free_port()
+SIGN_SANDBOX = f"http://127.0.0.1:{SIGN_SANDBOX_PORT}"
+SIGN_PKI_DIR = Path(tempfile.mkdtemp(prefix="dvci-pki-")) / "pki"
+os.environ.update({
+    "DVCI_SIGN_PKI_DIR": str(SIGN_PKI_DIR),
+    "DVCI_SIGN_TSA_URL": f"{SIGN_SANDBOX}/tsa/",
+    "DVCI_SIGN_TSA_TIMEOUT_S": "2",
+    "DVCI_SIGN_SMARTCA_URL": f"{SIGN_SANDBOX}/smartca/sca/sp769",
+    "DVCI_SIGN_MYSIGN_URL": f"{SIGN_SANDBOX}/mysign/vtss/service",
+    "DVCI_SIGN_SMARTCA_TIMEOUT_S": "2",
+    "DVCI_SIGN_MYSIGN_TIMEOUT_S": "2",
+    "DVCI_SIGN_BUCKET": "dvci-documents",
+})
+
+
+@pytest.fixture(scope="session")
+def signing_pki():
+    from shared.integrations.signature import pki
+
+    return pki.init(SIGN_PKI_DIR, base_url=SIGN_SANDBOX)
+
+
+@pytest.fixture(scope="session")
+async def signing_sandbox_server(signing_pki):
+    from aiohttp import web
+
+    from sandbox.mysign import MySignSimulator
+    from sandbox.ocsp import OcspSimulator
+    from sandbox.server import build_app
+    from sandbox.smartca import SmartCaSimulator
+    from sandbox.tsa import TsaSimulator
+
+    sims = {s.name: s for s in (TsaSimulator(), OcspSimulator(), SmartCaSimulator(), MySignSimulator())}
+    runner = web.AppRunner(build_app(list(sims.values())))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", SIGN_SANDBOX_PORT).start()
+    yield sims
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def signing_sandbox(signing_sandbox_server):
+    for sim in signing_sandbox_server.values():
+        sim.faults = None
+        sim.requests.clear()
+        sim.by_reference.clear()
+        sim.messages.clear()
+        sim.receipts_sent.clear()
+        sim.receipts.callback_url = None
+        if hasattr(sim, "phone"):
+            sim.phone.clear()
+    yield signing_sandbox_server
+
+
+@pytest.fixture(scope="session")
+def documents_bucket(moto_server):
+
+    return ensure_bucket("dvci-documents")
+
+
+@pytest.fixture
+async def sign_document(redis, signing_sandbox, documents_bucket):
+    async with asgi_client("sign_document") as client:
+        yield client

@@ -161,3 +161,19 @@ async def test_a_provider_from_a_test_module_is_routed_failed_over_to_and_gets_r
     kite.receipts.secret = "wrong"
     assert await kite.deliver_receipt(ref, kite.messages[ref], "failed", None, 1, 0) == 401
     assert len(sink.json()) == 1
+
+
+async def test_status_book_keeps_a_change_pending_until_its_emit_is_confirmed(redis):
+    from shared.reliability.statusbook import StatusBook
+
+    pending = "dvci:test-book:{t}:pending"
+    book = StatusBook(redis, {"a": 0, "b": 1}, pending_key=pending)
+    key = "dvci:test-book:{t}:subject-2"
+    await redis.delete(key, key + ":history", pending)
+    await book.apply(key, "e1", "a", 1000, 60_000, {"note": "first"})
+    await book.apply(key, "e2", "b", 2000, 60_000)
+    assert sorted(await book.unconfirmed(-1)) == [(key, "e1"), (key, "e2")]  # a crash here loses nothing
+    await book.emitted(key, "e1")
+    assert await book.unconfirmed(-1) == [(key, "e2")]
+    entry, previous = await book.replay(key, "e2")
+    assert entry["status"] == "b" and previous == "a"

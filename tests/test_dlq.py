@@ -53,17 +53,23 @@ async def test_dead_letter_round_trip(dead_letter, redis, broker_receiver, monke
     monkeypatch.setenv("REDIS_URL", resolve_url())
     assert await cli._dlq(cli.build_parser().parse_args(["dlq", "list", "--json"])) == 0
     assert "bad-1" in capsys.readouterr().out
-    assert await cli._dlq(cli.build_parser().parse_args(["dlq", "replay", letter.id, "--by", "alice"])) == 0
+    assert await cli._dlq(cli.build_parser().parse_args(["dlq", "replay", letter.id,
+                                                                  "--reason", "fixed"])) == 0
     got = broker_receiver.headers
     assert len(got) == 1 and got[0]["ce-id"] == "bad-1" and "ce-knativeerrorcode" not in got[0]
     replayed = await store.get(letter.id)
-    assert replayed.replays[0]["by"] == "alice" and replayed.replays[0]["status"] == 202
-    audit = await redis.xrange(Keys(TEST_ENV).key("dlq", "audit"))
-    assert audit[-1][1][b"action"] == b"replay" and audit[-1][1][b"by"] == b"alice"
+    from shared.security.audit import operator
+    from shared.security.seal import show
 
-    assert await cli._dlq(cli.build_parser().parse_args(["dlq", "replay", "--all", "--by", "bob"])) == 0
+    # the operator is the OS user / ServiceAccount, never the typed --by (issue 17, defect 13)
+    assert replayed.replays[0]["by"] == operator() and replayed.replays[0]["status"] == 202
+    audit = await show(redis, Keys(TEST_ENV), archive=False, action="dlq.replay")
+    assert audit[-1]["subject"] == letter.id and audit[-1]["actor"] == operator()
+
+    assert await cli._dlq(cli.build_parser().parse_args(["dlq", "replay", "--all",
+                                                                  "--reason", "again", "--force"])) == 0
     assert len(broker_receiver.headers) == 2
-    assert await cli._dlq(cli.build_parser().parse_args(["dlq", "purge", letter.id, "--by", "bob"])) == 0
+    assert await cli._dlq(cli.build_parser().parse_args(["dlq", "purge", letter.id, "--reason", "test data"])) == 0
     assert await store.list() == []
     with pytest.raises(SystemExit, match="no dead letter"):
         await cli._dlq(cli.build_parser().parse_args(["dlq", "show", letter.id]))

@@ -175,13 +175,20 @@ def signer():
 CERT_URL = "https://sns.ap-southeast-1.amazonaws.com/SimpleNotificationService-test.pem"
 
 
+def sns_now() -> str:
+    """SNS messages older than DVCI_EMAIL_SNS_MAX_AGE_S are refused: sign them now."""
+    import datetime
+
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def bounce(address: str, kind: str = "Permanent") -> dict:
     body = {"notificationType": "Bounce", "bounce": {"bounceType": kind, "bounceSubType": "General",
                                                       "bouncedRecipients": [{"emailAddress": address}]},
             "mail": {"messageId": "ses-1", "headers": [{"name": "Message-ID", "value": "<m1@x>"}]}}
     return {"Type": "Notification", "MessageId": f"sns-{time.time_ns()}",
             "TopicArn": "arn:aws:sns:ap-southeast-1:1:ses", "Message": json.dumps(body),
-            "Timestamp": "2026-11-27T02:00:00.000Z", "SignatureVersion": "2",
+            "Timestamp": sns_now(), "SignatureVersion": "2",
             "SigningCertURL": CERT_URL}
 
 
@@ -228,7 +235,7 @@ async def test_sns_bounce_suppresses_and_emits(send_email, sandbox, signer, monk
 
     monkeypatch.setenv("REDIS_URL", resolve_url())
     assert await cli._email(cli.build_parser().parse_args(["email", "unsuppress", "citizen@example.vn",
-                                                          "--by", "ops"])) == 0
+                                                          "--reason", "bounce was a mistake"])) == 0
     assert (await post(send_email, request())).json()["provider"] == "smtp"
 
 
@@ -255,7 +262,7 @@ async def test_sns_signatures_tampered_wrong_host_and_confirmation(redis, signer
         sub = sign({"Type": "SubscriptionConfirmation", "MessageId": "s1", "Token": "t",
                     "TopicArn": "arn:aws:sns:ap-southeast-1:1:ses", "Message": "confirm",
                     "SubscribeURL": "https://sns.ap-southeast-1.amazonaws.com/?Action=ConfirmSubscription&Token=t",
-                    "Timestamp": "2026-11-27T02:00:00.000Z", "SignatureVersion": "2", "SigningCertURL": CERT_URL})
+                    "Timestamp": sns_now(), "SignatureVersion": "2", "SigningCertURL": CERT_URL})
         assert (await deliver_sns(sub, pem, sink.url, confirmed)).status_code == 200
         assert confirmed == [sub["SubscribeURL"]]
         assert sink.got == []

@@ -141,7 +141,8 @@ def test_services_are_hardened_and_bounded(overlay):
 
 
 # kind -> the Secret its providers' credentials live in
-KIND_SECRETS = {"sms": "dvci-sms-credentials", "email": "dvci-email-credentials"}
+KIND_SECRETS = {"sms": "dvci-sms-credentials", "email": "dvci-email-credentials", "postal": "dvci-postal-credentials",
+                "signing": "dvci-signing-credentials"}
 
 
 def _deployment_settings() -> dict[str, str]:
@@ -310,3 +311,28 @@ spec:
     assert out.returncode != 0
     for check in ("CKV2_DVCI_1", "CKV2_DVCI_2", "CKV2_DVCI_3", "CKV2_DVCI_4"):
         assert f"{check}" in out.stdout, check
+
+
+# -- autoscaling set from measurements (perf round 2): infra/autoscaling.json is what `python -m bench.autoscale`
+# derived from `make bench`; every Service's annotations and containerConcurrency must match it
+def test_autoscaling_matches_the_table_the_bench_wrote():
+    import orjson
+
+    table = orjson.loads((ROOT / "infra" / "autoscaling.json").read_bytes())["functions"]
+    services = {d["metadata"]["name"]: d for path in (KNATIVE / "base").glob("*.yaml")
+                for d in yaml.safe_load_all(path.read_text()) if d and d.get("kind") == "Service"}
+    assert {row["service"] for row in table.values()} == set(services), "a Service without a row, or the reverse"
+    for name, row in table.items():
+        template = services[row["service"]]["spec"]["template"]
+        ann = template["metadata"]["annotations"]
+        got = {"min_scale": int(ann["autoscaling.knative.dev/min-scale"]),
+               "max_scale": int(ann["autoscaling.knative.dev/max-scale"]),
+               "metric": ann.get("autoscaling.knative.dev/metric"),
+               "target": int(ann.get("autoscaling.knative.dev/target", 0)),
+               "container_concurrency": template["spec"]["containerConcurrency"]}
+        assert got == {k: row[k] for k in got}, f"{name}: run `python -m bench.autoscale` after `make bench`"
+        if row["metric"] == "rps":  # the target leaves headroom under the measured saturation point
+            assert row["measured_ev_s_per_pod"] and row["target"] < row["measured_ev_s_per_pod"]
+    assert table["send_sms"]["min_scale"] >= 1  # citizens wait on OTPs: kept warm
+    for cold in ("postal_create", "postal_track", "sign_document", "dead_letter"):
+        assert table[cold]["min_scale"] == 0, f"{cold} is a cold path: it scales to zero"

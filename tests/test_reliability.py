@@ -153,17 +153,19 @@ async def test_operator_forces_breaker_and_it_is_recorded(send_sms, sandbox, red
     from shared.storage.redis import resolve_url
 
     monkeypatch.setenv("REDIS_URL", resolve_url())
-    assert await cli._breaker(cli.build_parser().parse_args(["breaker", "open", "sms.viettel", "--by", "ops"])) == 0
+    assert await cli._breaker(cli.build_parser().parse_args(["breaker", "open", "sms.viettel", "--reason", "m"])) == 0
     resp = await send(send_sms)
     assert resp.json()["provider"] == "vnpt" and sandbox["viettel"].requests == []
     assert await cli._breaker(cli.build_parser().parse_args(["breaker", "status", "--json"])) == 0
     out = capsys.readouterr().out
-    assert '"name": "sms.viettel"' in out and '"forced": "open"' in out and '"forced_by": "ops"' in out
-    await cli._breaker(cli.build_parser().parse_args(["breaker", "auto", "sms.viettel", "--by", "ops"]))
+    from shared.security.audit import operator  # who is recorded: the OS user, not --by (issue 17)
+
+    assert '"name": "sms.viettel"' in out and '"forced": "open"' in out and f'"forced_by": "{operator()}"' in out
+    await cli._breaker(cli.build_parser().parse_args(["breaker", "auto", "sms.viettel", "--reason", "m"]))
     assert (await send(send_sms)).json()["provider"] == "viettel"
     events = await redis.xrange(f"dvci:{ENV}:{{sms}}:breaker-events")
     assert [e[1][b"to"] for e in events] == [b"forced-open", b"forced-auto"]
-    assert all(e[1][b"by"] == b"ops" for e in events)
+    assert all(e[1][b"by"] == operator().encode() for e in events)
 
 
 async def test_redis_loading_after_a_restart_is_503_not_500():

@@ -85,7 +85,7 @@ async def test_cheapest_provider_with_an_open_breaker_is_skipped(server, sandbox
     from shared.storage.redis import resolve_url
 
     monkeypatch.setenv("REDIS_URL", resolve_url())
-    assert await cli._breaker(cli.build_parser().parse_args(["breaker", "open", "sms.vnpt", "--by", "t"])) == 0
+    assert await cli._breaker(cli.build_parser().parse_args(["breaker", "open", "sms.vnpt", "--reason", "test"])) == 0
     _status, _, reply = await send(server, {"to": "0912000002", "text": "Ho so da duoc tiep nhan"})
     assert reply["provider"] == "mobifone" and reply["cost_vnd"] == 700  # next cheapest for VinaPhone
 

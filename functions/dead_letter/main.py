@@ -2,6 +2,7 @@
 
 Takes:   any event (with knativeerrordest / knativeerrorcode / knativeerrordata)
 Replies: nothing (202)
+Jobs:    audit-seal (PingSource): chain the per-kind audit entries, seal the chain to S3 (shared/security/seal.py)
 Calls:   shared.reliability.deadletters (DeadLetterStore in Redis); `dvci dlq` reads and replays it
 """
 
@@ -10,11 +11,13 @@ from __future__ import annotations
 from shared.observability import metrics
 from shared.reliability.deadletters import DeadLetterStore
 from shared.runtime import CloudEvent, EventContext, FunctionApp
+from shared.security import seal
 from shared.storage.health import redis_ready
 from shared.storage.redis import Keys, get_redis
 
 app = FunctionApp("dead-letter")
 app.readiness_check(redis_ready)
+seal.register(app)  # the audit-seal job
 
 
 @app.on_any

@@ -46,8 +46,10 @@ async def send(ctx: EventContext, req: EmailSendRequested) -> Reply:
 
 @app.route("/ses/notifications")
 async def ses_notifications(request: Request) -> Response:
-    topics = [t.strip() for t in EmailSettings().sns_topic_arns.split(",") if t.strip()]
-    return await SesNotifications(app, default_service().suppressions, topics).handle(request)
+    settings = EmailSettings()
+    topics = [t.strip() for t in settings.sns_topic_arns.split(",") if t.strip()]
+    return await SesNotifications(app, default_service().suppressions, topics,
+                                  max_age_s=settings.sns_max_age_s).handle(request)
 
 
 handle = app.entrypoint()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.integrations.email import EmailFailure
+from shared.integrations.email.mime import ATTACHMENT_TYPES, has_control
 
 REQUESTED = "vn.gov.dvc.email.send.requested"
 SENT = "vn.gov.dvc.email.sent"
@@ -20,6 +21,20 @@ class AttachmentRef(BaseModel):
     s3_key: str = Field(min_length=1, max_length=1024, description="object-storage key (never a URL)")
     filename: str = Field(min_length=1, max_length=255)
     content_type: str = Field("application/octet-stream", max_length=127)
+
+    @field_validator("filename")
+    @classmethod
+    def plain_filename(cls, value: str) -> str:
+        if has_control(value):
+            raise ValueError("control characters (CR, LF, ...) are not allowed in a file name")
+        return value
+
+    @field_validator("content_type")
+    @classmethod
+    def allowed_type(cls, value: str) -> str:
+        if value.lower() not in ATTACHMENT_TYPES:
+            raise ValueError("not an allowed attachment type: " + ", ".join(sorted(ATTACHMENT_TYPES)))
+        return value.lower()
 
 
 class EmailSendRequested(BaseModel):
@@ -38,6 +53,13 @@ class EmailSendRequested(BaseModel):
     html: str | None = None
     attachments: list[AttachmentRef] = Field(default_factory=list, max_length=20)
     dossier_id: str | None = Field(None, max_length=64)
+
+    @field_validator("subject")
+    @classmethod
+    def one_line_subject(cls, value: str | None) -> str | None:
+        if value is not None and has_control(value):
+            raise ValueError("control characters (CR, LF, ...) are not allowed in a subject")
+        return value
 
     @model_validator(mode="after")
     def template_or_content(self) -> EmailSendRequested:

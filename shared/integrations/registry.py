@@ -27,6 +27,9 @@ from shared.security.webhooks import WebhookAuth, ips
 KINDS: dict[str, str] = {
     "sms": "shared.integrations.sms.providers",
     "email": "shared.integrations.email.providers",
+    "postal": "shared.integrations.postal.providers",
+    "lgsp": "shared.integrations.lgsp.providers",
+    "signing": "shared.integrations.signature.providers",
 }
 
 

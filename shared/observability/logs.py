@@ -13,24 +13,35 @@ from typing import IO, Any
 
 import orjson
 
-_PII = re.compile(
+# Every pattern is linear in the text: a match can only start where a run of its characters starts (the
+# look-behinds), so no position is rescanned (a 1 MB id is one pass, not 10^12 steps). E-mail addresses go
+# first, then numbers: 12-digit ids, and phone numbers however written (`0912 345 678`, `+84 912-345-678`,
+# `(091) 234.5678`: at most two separators between digits).
+_LOCAL = r"A-Za-z0-9._%+\-"
+_EMAIL = re.compile(rf"(?<![{_LOCAL}])(?P<e1>[{_LOCAL}])[{_LOCAL}]*@(?P<e2>[A-Za-z0-9.-]+\.[A-Za-z]{{2,}})")
+_SEP = r"[\s.\-()/]{0,2}"
+_NUMBER = re.compile(
     r"(?P<cccd>(?<!\d)\d{12}(?!\d))"
-    r"|(?<!\d)(?:\+?84|0)(?P<p1>\d{2})\d{4,5}(?P<p2>\d{3})(?!\d)"
-    r"|(?P<e1>[A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@(?P<e2>[A-Za-z0-9.-]+\.[A-Za-z]{2,})"
+    rf"|(?<![\d+])(?P<phone>(?:\+?84|\(?0){_SEP}\d(?:{_SEP}\d){{8,9}})(?!\d)"
 )
 
 
-def _mask(m: re.Match[str]) -> str:
-    if m.group("cccd"):
-        return "<cccd>"
-    if m.group("p1"):
-        return f"84{m.group('p1')}****{m.group('p2')}"
+def _mask_email(m: re.Match[str]) -> str:
     return f"{m.group('e1')}***@{m.group('e2')}"
 
 
+def _mask_number(m: re.Match[str]) -> str:
+    if m.group("cccd"):
+        return "<cccd>"
+    digits = "".join(c for c in m.group("phone") if c.isdigit())
+    national = digits[2:] if digits.startswith("84") and len(digits) in (11, 12) else digits[1:]
+    return f"84{national[:2]}****{national[-3:]}"
+
+
 def redact(text: str) -> str:
-    """Mask phone numbers, 12-digit citizen ids and e-mail local parts in free text (one pass)."""
-    return _PII.sub(_mask, text)
+    """Mask phone numbers (with or without separators), 12-digit citizen ids and e-mail local parts in
+    free text, in time linear in its length."""
+    return _NUMBER.sub(_mask_number, _EMAIL.sub(_mask_email, text))
 
 
 #: fields the runtime fills with values it controls (types, names, numbers): not scanned

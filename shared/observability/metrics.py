@@ -40,6 +40,8 @@ SMS_COST = Counter("dvci_sms_cost_vnd", "SMS spend in VND", ["provider"], regist
 SMS_RECEIPTS = Counter("dvci_sms_receipts", "Delivery receipts, by status", ["provider", "status"], registry=REGISTRY)
 SMS_RECEIPT_DELAY = Histogram("dvci_sms_receipt_delay_seconds", "Time from acceptance to delivery receipt",
                               ["provider"], buckets=(1, 5, 15, 60, 300, 900, 3600, 14400), registry=REGISTRY)
+SYNC_LAG = Histogram("dvci_sync_lag_seconds", "Dossier change (changed_at) to confirmed at the target",
+                     ["target"], buckets=(0.5, 1, 5, 15, 30, 60, 300, 900, 3600, 14400), registry=REGISTRY)
 
 _known_types: set[str] = set()
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}

@@ -14,11 +14,23 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.reliability.keys import event_digest
 from shared.runtime.events import CloudEvent
 from shared.runtime.times import to_rfc3339
+from shared.security.crypto import default_crypto, is_encrypted
 from shared.storage.redis import Keys
+
+
+class DeadLetterSettings(BaseSettings):
+    """Dead letters hold whole events (citizen data): encrypted, expiring, size-capped."""
+
+    model_config = SettingsConfigDict(env_prefix="DVCI_DLQ_", extra="ignore")
+
+    ttl_s: int = Field(14 * 86400, ge=60, description="How long a dead letter is kept (then it expires).")
+    max_event_bytes: int = Field(256 * 1024, ge=1024, description="Larger events keep their attributes only.")
 
 ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")
 
@@ -71,10 +83,11 @@ class DeadLetter:
 
 
 class DeadLetterStore:
-    def __init__(self, redis: aioredis.Redis, keys: Keys):
+    def __init__(self, redis: aioredis.Redis, keys: Keys, settings: DeadLetterSettings | None = None):
         self.redis = redis
         self.index = keys.key("dlq", "index")
         self._keys = keys
+        self.settings = settings or DeadLetterSettings()
 
     def _key(self, letter_id: str) -> str:
         return self._keys.key("dlq", "letter", letter_id)
@@ -89,6 +102,10 @@ class DeadLetterStore:
         dest, code, data = (ext.pop(name, None) for name in ERROR_EXTENSIONS)
         original = CloudEvent(event.id, event.source, event.type, event.specversion, event.datacontenttype,
                               event.subject, event.time, event.dataschema, ext, event.data).to_dict()
+        size = len(orjson.dumps(original))
+        if size > self.settings.max_event_bytes:  # kept: attributes and the size; not replayable
+            original = {k: v for k, v in original.items() if k not in ("data", "data_base64")}
+            original["dvcitruncated"] = str(size)
         letter_id = self.letter_id(event)
         now = time.time()
         existing = await self.get(letter_id)
@@ -99,38 +116,44 @@ class DeadLetterStore:
         letter = DeadLetter(letter_id, original, dest, code_int, decode_error_data(data),
                             existing.first_at if existing else now, now,
                             (existing.times + 1) if existing else 1, existing.replays if existing else [])
+        sealed = await self._seal(letter)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._key(letter_id), orjson.dumps(_as_dict(letter)))
+            pipe.set(self._key(letter_id), sealed, ex=self.settings.ttl_s)
             pipe.zadd(self.index, {letter_id: now})
+            pipe.zremrangebyscore(self.index, "-inf", now - self.settings.ttl_s)  # expired letters
             await pipe.execute()
         return letter
 
+    async def _seal(self, letter: DeadLetter) -> str:
+        return await default_crypto().encrypt(orjson.dumps(_as_dict(letter)), b"dlq:" + letter.id.encode())
+
+    async def _open(self, letter_id: str, raw: bytes | str) -> DeadLetter:
+        blob = await default_crypto().decrypt(raw, b"dlq:" + letter_id.encode()) if is_encrypted(raw) else raw
+        return DeadLetter(**orjson.loads(blob))
+
     async def get(self, letter_id: str) -> DeadLetter | None:
         raw = await self.redis.get(self._key(letter_id))
-        return DeadLetter(**orjson.loads(raw)) if raw else None
+        return await self._open(letter_id, raw) if raw else None
 
     async def list(self, event_type: str | None = None, limit: int = 1000) -> list[DeadLetter]:
         ids = await self.redis.zrevrange(self.index, 0, limit - 1)
         if not ids:
             return []
-        raws = await self.redis.mget([self._key(i.decode() if isinstance(i, bytes) else str(i)) for i in ids])
-        letters = [DeadLetter(**orjson.loads(r)) for r in raws if r]
+        names = [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+        raws = await self.redis.mget([self._key(i) for i in names])
+        letters = [await self._open(i, r) for i, r in zip(names, raws, strict=True) if r]
         return [x for x in letters if event_type is None or x.type == event_type]
 
     async def mark_replayed(self, letter: DeadLetter, by: str, status: int) -> None:
+        """Note the replay on the letter (the operator command records it in the audit chain)."""
         letter.replays.append({"by": by, "at": time.time(), "status": status})
-        await self.redis.set(self._key(letter.id), orjson.dumps(_as_dict(letter)))
-        await self.redis.xadd(self._keys.key("dlq", "audit"),
-                              {"action": "replay", "letter": letter.id, "by": by, "status": str(status),
-                               "at": str(time.time())})
+        await self.redis.set(self._key(letter.id), await self._seal(letter), keepttl=True)
 
     async def purge(self, letter_id: str, by: str) -> bool:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(self._key(letter_id))
             pipe.zrem(self.index, letter_id)
-            pipe.xadd(self._keys.key("dlq", "audit"),
-                      {"action": "purge", "letter": letter_id, "by": by, "at": str(time.time())})
-            removed, _, _ = await pipe.execute()
+            removed, _ = await pipe.execute()
         return bool(removed)
 
 

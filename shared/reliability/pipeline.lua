@@ -4,6 +4,17 @@
 --   next     : report a provider's definitive failure, pick the next provider (failover)
 --   complete : store the reply, report the provider's result to its breaker, append the audit record
 --   release  : give the claim back after an error (keep `prov` when the outcome is ambiguous)
+--   take     : a provider's breaker + rate slot for a call outside any event (jobs, drains, lookups)
+--   report   : that call's result, to the provider's breaker
+-- Redis Cluster splits each step by slot (per-event state on the event's slot, breakers, rate limits,
+-- audit and correlation on the kind's slot; pipeline.py orders and combines them):
+--   choose   : (kind slot) hint + recipient limit + breaker + rate-limit take, nothing per event
+--   claim    : (event slot) idempotency claim naming the chosen provider, refused on a takeover for another;
+--              spec.peek: only replay / conflict / busy (a duplicate's answer wins over a refused choice)
+--   refund   : (kind slot) give back what `choose` took when the claim was refused
+--   assign   : (event slot) record the provider `next` chose (next with spec.noclaim)
+--   complete / release with spec.noclaim: only their kind-slot part; with KEYS all the idempotency
+--   record and no result/audit/correlation: only their event-slot part
 -- Replies are flat arrays; shared/reliability/pipeline.py names their fields (one table per op).
 local op = ARGV[1]
 local spec = cjson.decode(ARGV[2])
@@ -182,14 +193,16 @@ elseif op == 'next' then
   if not chosen[1] then
     return {chosen[2], chosen[3], tr}
   end
-  redis.call('HSET', KEYS[1], 'prov', chosen[1], 'lease', tostring(now + spec.lease))
+  if not spec.noclaim then redis.call('HSET', KEYS[1], 'prov', chosen[1], 'lease', tostring(now + spec.lease)) end
   return {'ok', chosen[1], chosen[2], chosen[3], tr}
 elseif op == 'complete' then
   local tr = ''
   if spec.result then tr = report(KEYS[3], KEYS[2], spec.result) end
-  redis.call('HSET', KEYS[1], 'st', 'c', 'resp', spec.resp)
-  redis.call('HDEL', KEYS[1], 'lease')
-  redis.call('PEXPIRE', KEYS[1], string.format('%d', spec.ttl))
+  if spec.resp then
+    redis.call('HSET', KEYS[1], 'st', 'c', 'resp', spec.resp)
+    redis.call('HDEL', KEYS[1], 'lease')
+    redis.call('PEXPIRE', KEYS[1], string.format('%d', spec.ttl))
+  end
   if spec.corr then
     -- correlation: the provider's id for this call -> what later reports (receipts, callbacks) need
     local f = {}
@@ -208,14 +221,89 @@ elseif op == 'complete' then
     redis.call('XADD', KEYS[4], 'MAXLEN', '~', '1000000', '*', unpack(fields))
   end
   return {'ok', tr}
+elseif op == 'take' then
+  -- KEYS[1] = breaker stream, KEYS[2] = breaker, KEYS[3] = rate; spec.providers = {the one provider, k = 2}
+  local p = spec.providers[1]
+  if spec.slot_only == 1 then  -- a further call of one unit of work: the rate slot only
+    local wait, tat = gcra_peek(KEYS[3], p.ri, p.rt)
+    if wait > spec.max_wait then return {'limited', wait, 0} end
+    gcra_take(KEYS[3], p.ri, tat)
+    return {'ok', wait, 0}
+  end
+  local chosen = choose(spec.providers, spec.max_wait, KEYS[1])
+  if not chosen[1] then return {chosen[2], chosen[3], 0} end
+  return {'ok', chosen[2], chosen[3]}
+elseif op == 'report' then
+  -- KEYS[1] = breaker stream, KEYS[2] = breaker
+  return {'ok', report(KEYS[2], KEYS[1], spec.result)}
 elseif op == 'release' then
   local tr = ''
   if spec.result then tr = report(KEYS[3], KEYS[2], spec.result) end
-  if spec.keep then
+  if spec.noclaim then
+  elseif spec.keep then
     redis.call('HSET', KEYS[1], 'lease', '0', 'prov', spec.keep)
   else
     redis.call('DEL', KEYS[1])
   end
   return {'ok', tr}
+elseif op == 'choose' then
+  -- KEYS as for admit, KEYS[1] any key of the kind's slot. spec.tko: a known takeover (no recipient limit)
+  if spec.hint then
+    local stored = redis.call('HGET', KEYS[#KEYS], spec.hint.f)
+    if stored and stored ~= spec.hint.v then return {'reroute', stored} end
+  end
+  if spec.rcpt and not spec.tko then
+    local wait = gcra_peek(KEYS[2], spec.rcpt.i, spec.rcpt.t)
+    if wait > 0 then return {'recipient_limited', 0, '', 0, 0} end
+  end
+  local chosen = choose(spec.providers, spec.max_wait, KEYS[3])
+  if not chosen[1] then return {chosen[2], chosen[3], ''} end
+  if spec.rcpt and not spec.tko then
+    local _, tat = gcra_peek(KEYS[2], spec.rcpt.i, spec.rcpt.t)
+    gcra_take(KEYS[2], spec.rcpt.i, tat)
+  end
+  return {'ok', chosen[1], chosen[2], chosen[3], 0, 0}
+elseif op == 'claim' then
+  -- KEYS[1] = the idempotency record. spec.prov: the provider `choose` took ('' = recipient limited)
+  local idem = KEYS[1]
+  local rec = redis.call('HMGET', idem, 'st', 'fp', 'lease', 'tries', 'prov')
+  local takeover = 0
+  if rec[1] then
+    if rec[2] ~= spec.fp then return {'conflict'} end
+    if rec[1] == 'c' then return {'replay', redis.call('HGET', idem, 'resp')} end
+    local lease = tonumber(rec[3] or '0')
+    if lease > now then return {'busy', lease - now} end
+    takeover = 1
+    if spec.peek then return {'none'} end
+    -- the previous attempt may have reached `prov`: only that provider may be asked again
+    -- (and a takeover is never recipient-limited: choose again for it, as admit does)
+    if spec.prov == '' or (rec[5] and rec[5] ~= '' and rec[5] ~= spec.prov) then
+      return {'takeover', rec[5] or ''}
+    end
+  end
+  if spec.peek then return {'none'} end  -- peek: only the answers a duplicate gets before any refusal
+  local tries = tonumber(rec[4] or '0') + 1
+  redis.call('HSET', idem, 'st', 'p', 'fp', spec.fp, 'lease', tostring(now + spec.lease), 'tries',
+             tostring(tries), 'prov', spec.prov)
+  redis.call('PEXPIRE', idem, string.format('%d', spec.ttl))
+  return {'ok', takeover, tries}
+elseif op == 'refund' then
+  -- KEYS[1] = the recipient's rate key (or any kind-slot key), KEYS[2] = breaker, KEYS[3] = provider rate
+  local function give_back(rkey, interval)
+    if interval <= 0 then return end
+    local tat = tonumber(redis.call('GET', rkey) or '0') - interval
+    if tat <= now then redis.call('DEL', rkey) else
+      redis.call('SET', rkey, tostring(tat), 'PX', string.format('%d', math.ceil(tat - now + 1000)))
+    end
+  end
+  if spec.rcpt then give_back(KEYS[1], spec.rcpt) end
+  if spec.ri then give_back(KEYS[3], spec.ri) end
+  if spec.probe and redis.call('HGET', KEYS[2], 'state') == 'half_open' then
+    redis.call('HSET', KEYS[2], 'probe_until', '0')
+  end
+  return {'ok'}
+elseif op == 'assign' then
+  redis.call('HSET', KEYS[1], 'prov', spec.prov, 'lease', tostring(now + spec.lease))
+  return {'ok'}
 end
 return redis.error_reply('unknown op ' .. tostring(op))

@@ -7,6 +7,7 @@ All in `pipeline.lua`, with Redis's clock in milliseconds.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -26,6 +27,8 @@ from shared.runtime.errors import (
     StateUnavailable,
 )
 from shared.runtime.events import CloudEvent
+from shared.security.crypto import keyed_fingerprint, open_reply, seal_fields, seal_reply
+from shared.storage.cluster import ClusterClient, key_slot
 from shared.storage.redis import Keys
 from shared.storage.resp import RespClient, RespError
 
@@ -80,6 +83,18 @@ def _named(res: list[Any], table: dict[str, tuple[str, ...]]) -> tuple[str, dict
                     for n, v in zip(names, res[1:], strict=False)}
 
 
+def transitions_logged(kind: str, known: set[str], *items: Any) -> None:
+    """Log and count breaker transitions the script reported (`name:from>to`)."""
+    for tr in items:
+        if tr:
+            name, change = (tr.decode() if isinstance(tr, bytes) else tr).split(":", 1)
+            log.warning("breaker transition", extra={"breaker": f"{kind}.{name}", "change": change})
+            to = change.split(">", 1)[1]
+            if metrics.ENABLED and name in known:
+                metrics.BREAKER_TRANSITIONS.labels(kind, name, to).inc()
+                metrics.BREAKER_STATE.labels(kind, name).set(metrics.BREAKER_VALUES.get(to, 0))
+
+
 @dataclass(slots=True)
 class Correlation:
     """What completion stores for delivery receipts (same round trip): a hash under `key`; optionally a
@@ -91,6 +106,7 @@ class Correlation:
     id: str = ""
     lookup_key: str | None = None
     pending_key: str | None = None
+    encrypted: tuple[str, ...] = ()  # fields holding citizen data: stored encrypted (shared/security/crypto.py)
 
 
 @dataclass(slots=True)
@@ -109,6 +125,7 @@ class Admission:
     ambiguous: str | None = None
     audit: dict[str, Any] = field(default_factory=dict)
     correlation: Correlation | None = None
+    dossier: str | None = None  # the event's `dossierid`: added to its audit record (`dvci audit show --dossier`)
 
     async def complete(self, stored_response: bytes) -> None:
         await self.pipeline.complete(self, stored_response)
@@ -120,7 +137,7 @@ class Admission:
 class Pipeline:
     """Reliability state of one integration kind (its name) in Redis."""
 
-    def __init__(self, redis: RespClient, keys: Keys, kind: str, policies: dict[str, ProviderPolicy],
+    def __init__(self, redis: RespClient | ClusterClient, keys: Keys, kind: str, policies: dict[str, ProviderPolicy],
                  config: IdempotencyConfig | None = None):
         self.redis = redis
         self.keys = keys
@@ -130,10 +147,15 @@ class Pipeline:
         self.breaker_stream = keys.key(kind, "breaker-events")
         self.audit_stream = keys.key(kind, "audit")
         self.round_trips = 0
+        # Redis Cluster: per-event records on their own slots, each step split by slot (see _admit_split)
+        self.split = bool(getattr(redis, "cluster", False))
 
     # -- keys ----------------------------------------------------------------------------------
     def idem_key(self, event: CloudEvent) -> str:
-        return self.keys.key(self.kind, "idem", event_digest(event.source, event.id))
+        digest = event_digest(*event.key_parts())  # (source, id); a bulk recipient's own parts
+        if self.split:  # its own hash tag: the fleet's idempotency records spread over every shard
+            return self.keys.key(f"{self.kind}:{digest}", "idem")
+        return self.keys.key(self.kind, "idem", digest)  # one node: the layout existing data has
 
     def breaker_key(self, provider: str) -> str:
         return self.keys.key(self.kind, "breaker", provider)
@@ -172,14 +194,7 @@ class Pipeline:
         return keys, specs
 
     def _transitions(self, *items: Any) -> None:
-        for tr in items:
-            if tr:
-                name, change = (tr.decode() if isinstance(tr, bytes) else tr).split(":", 1)
-                log.warning("breaker transition", extra={"breaker": f"{self.kind}.{name}", "change": change})
-                to = change.split(">", 1)[1]
-                if metrics.ENABLED and name in self.policies:
-                    metrics.BREAKER_TRANSITIONS.labels(self.kind, name, to).inc()
-                    metrics.BREAKER_STATE.labels(self.kind, name).set(metrics.BREAKER_VALUES.get(to, 0))
+        transitions_logged(self.kind, set(self.policies), *items)
 
     # -- steps ---------------------------------------------------------------------------------
     async def admit(self, ctx: EventContext, providers: list[str], *,
@@ -191,25 +206,30 @@ class Pipeline:
         cand_keys, cand_specs = self._candidates(providers, 4)
         limit = recipient[1] if recipient else None
         rcpt_key = self.recipient_key(recipient[0]) if recipient and limit else key
-        spec = {"fp": event.fingerprint(), "lease": self.config.lease_ms, "ttl": self.config.in_progress_ttl_ms,
+        spec = {"fp": keyed_fingerprint(event.fingerprint()), "lease": self.config.lease_ms,
+                "ttl": self.config.in_progress_ttl_ms,
                 "max_wait": self.config.max_rate_wait_ms, "providers": cand_specs,
                 "rcpt": limit.lua() if limit else None,
                 "hint": {"f": hint.field, "v": hint.value} if hint else None}
         keys = [key, rcpt_key, self.breaker_stream, *cand_keys]
         if hint:
             keys.append(hint.key)
-        status, r = _named(await self._run(keys, "admit", spec), _REPLY_FIELDS)
+        if self.split:
+            status, r = await self._admit_split(key, keys, spec, providers)
+        else:
+            status, r = _named(await self._run(keys, "admit", spec), _REPLY_FIELDS)
         if status == "reroute":
             raise Reroute(r["value"])
         if status in ("ok", "recipient_limited"):
             adm = Admission(self, key, r["provider"] or None, float(r["wait_ms"]), bool(r.get("probe", 0)),
                             bool(r["takeover"]), int(r["tries"]), recipient_limited=status == "recipient_limited")
             ctx.claim = adm
+            adm.dossier = str(event.extensions.get("dossierid") or "")[:100] or None
             if adm.recipient_limited and metrics.ENABLED:
                 metrics.RATE_LIMITED.labels(self.kind, "recipient").inc()
             return adm
         if status == "replay":
-            raise Replayed(r["response"])
+            raise Replayed(await open_reply(r["response"], key))
         if status == "conflict":
             raise ConflictingReuse(
                 f"event id {event.id!r} from {event.source!r} was already used with a different payload",
@@ -233,11 +253,16 @@ class Pipeline:
                            "policy": self.policies[failed].breaker.lua()},
                 "max_wait": self.config.max_rate_wait_ms, "lease": self.config.lease_ms,
                 "providers": cand_specs}
+        head = [self.breaker_stream] * 2 if self.split else [adm.key] * 2
+        if self.split:
+            spec["noclaim"] = 1  # the choice is recorded on the event's slot below, before the call
         status, r = _named(await self._run(
-            [adm.key, adm.key, self.breaker_stream, self.breaker_key(failed), *cand_keys], "next", spec), _NEXT_FIELDS)
+            [*head, self.breaker_stream, self.breaker_key(failed), *cand_keys], "next", spec), _NEXT_FIELDS)
         self._transitions(r["transition"])
         if status == "ok":
             adm.provider, adm.wait_ms, adm.probe = r["provider"], float(r["wait_ms"]), bool(r["probe"])
+            if self.split:
+                await self._run([adm.key], "assign", {"prov": adm.provider, "lease": self.config.lease_ms})
             return adm.provider
         adm.provider = None
         return None
@@ -250,18 +275,103 @@ class Pipeline:
 
     async def complete(self, adm: Admission, stored_response: bytes) -> None:
         breaker = self.breaker_key(adm.result[0]) if adm.result else adm.key
-        spec: dict[str, Any] = {"resp": stored_response.decode(), "ttl": self.config.completed_ttl_ms,
-                                 "result": self._result_spec(adm), "audit": adm.audit or None}
+        spec: dict[str, Any] = {"resp": await seal_reply(stored_response, adm.key), "ttl": self.config.completed_ttl_ms,
+                                 "result": self._result_spec(adm),
+                                 "audit": {"dossier_id": adm.dossier, **adm.audit} if adm.audit and adm.dossier
+                                 else adm.audit or None}
         keys = [adm.key, self.breaker_stream, breaker, self.audit_stream]
         c = adm.correlation
         if c is not None:
-            spec["corr"] = {"fields": c.fields, "ttl": c.ttl_ms, "id": c.id, "lookup": c.lookup_key is not None}
+            spec["corr"] = {"fields": await seal_fields(c.fields, c.encrypted, "corr"), "ttl": c.ttl_ms, "id": c.id,
+                            "lookup": c.lookup_key is not None}
             keys += [c.key, c.lookup_key or c.key, c.pending_key or c.key]
-        res = await self._run(keys, "complete", spec)
+        split = self.split
+        res = await (self._finish_split(adm, keys, spec, "complete") if split else self._run(keys, "complete", spec))
         self._transitions(res[1])
 
     async def release(self, adm: Admission) -> None:
         breaker = self.breaker_key(adm.result[0]) if adm.result else adm.key
         spec = {"keep": adm.ambiguous, "result": self._result_spec(adm)}
-        res = await self._run([adm.key, self.breaker_stream, breaker], "release", spec)
+        keys = [adm.key, self.breaker_stream, breaker]
+        res = await (self._finish_split(adm, keys, spec, "release") if self.split else self._run(keys, "release", spec))
         self._transitions(res[1])
+
+    # -- Redis Cluster: each step split by slot ------------------------------------------------------
+    async def _admit_split(self, key: str, keys: list[str], spec: dict[str, Any],
+                           providers: list[str]) -> tuple[str, dict[str, Any]]:
+        """Admission on a cluster: `choose` on the kind's slot (hint, recipient limit, breaker, rate limit),
+        then `claim` on the event's slot naming the chosen provider (the provider must be recorded before
+        the call, so the two are sequential: two round trips, two commands). Corner cases:
+        - the claim is refused (duplicate in progress, replay, reuse): `refund` gives back the rate-limit
+          slot, the recipient slot and a half-open probe that `choose` took;
+        - a takeover whose previous attempt named another provider (or that `choose` found recipient-limited):
+          refund, choose again restricted to that provider without the recipient limit, claim again;
+        - a takeover `choose` counted against the recipient: the recipient slot is given back;
+        - no provider available: nothing was claimed (choose runs first); the record is only read, so a
+          duplicate still gets its stored reply, 409 or 400 while the providers are refused."""
+        kind_keys = list(keys)
+        kind_keys[0] = self.breaker_stream  # any key of the kind's slot: the idempotency record is elsewhere
+        if kind_keys[1] == key:
+            kind_keys[1] = self.breaker_stream
+        kspec = {k: spec[k] for k in ("max_wait", "providers", "rcpt", "hint") if spec.get(k) is not None}
+        status, r = _named(await self._run(kind_keys, "choose", kspec), _REPLY_FIELDS)
+        claim = {"fp": spec["fp"], "lease": spec["lease"], "ttl": spec["ttl"]}
+        for _ in range(2):
+            if status not in ("ok", "recipient_limited"):
+                if status in ("limited", "unavailable"):  # a duplicate still gets its replay / 409 / 400
+                    res = await self._run([key], "claim", {**claim, "peek": 1})
+                    if res[0] != b"none":
+                        return _named(res, _REPLY_FIELDS)
+                return status, r
+            chosen = r["provider"] or ""
+            took_rcpt = bool(status == "ok" and kspec.get("rcpt") and not kspec.get("tko"))
+            res = await self._run([key], "claim", {**claim, "prov": chosen})
+            answer = res[0].decode() if isinstance(res[0], bytes) else str(res[0])
+            if answer == "ok":
+                if res[1] and took_rcpt:  # a takeover is not the recipient's second message
+                    await self._refund(kind_keys, kspec, chosen, rcpt=True)
+                r.update(takeover=int(res[1]), tries=int(res[2]))
+                return status, r
+            if chosen:
+                await self._refund(kind_keys, kspec, chosen, rcpt=took_rcpt, rate=True, probe=bool(r.get("probe")))
+            if answer != "takeover":
+                return _named(res, _REPLY_FIELDS)
+            previous = res[1].decode() if isinstance(res[1], bytes) else str(res[1] or "")
+            only = [p for p in kspec["providers"] if not previous or p["name"] == previous]
+            if not only:
+                return "unavailable", {"retry_ms": 1000, "previous": previous}
+            kspec = {**kspec, "providers": only, "tko": 1}
+            kspec.pop("hint", None)
+            status, r = _named(await self._run(kind_keys, "choose", kspec), _REPLY_FIELDS)
+        return "busy", {"retry_ms": 1000}  # the record changed hands twice meanwhile: the broker retries
+
+    async def _refund(self, kind_keys: list[str], kspec: dict[str, Any], provider: str, *, rcpt: bool = False,
+                      rate: bool = False, probe: bool = False) -> None:
+        pol = self.policies[provider]
+        spec = {"rcpt": kspec["rcpt"]["i"] if rcpt else None,
+                "ri": pol.rate.lua()["i"] if rate and pol.rate else None, "probe": 1 if probe else None}
+        if any(v is not None for v in spec.values()):
+            await self._run([kind_keys[1], self.breaker_key(provider), self.rate_key(provider)], "refund", spec)
+
+    async def _finish_split(self, adm: Admission, keys: list[str], spec: dict[str, Any], op: str) -> list[Any]:
+        """complete / release on a cluster: the event's record and the kind's state (breaker report, audit,
+        correlation) are independent writes, sent together (one round trip of latency, two commands).
+        Correlation keys outside the kind's slot get their own call."""
+        calls = [self._run([adm.key], op, {"resp": spec["resp"], "ttl": spec["ttl"]} if op == "complete"
+                           else {"keep": spec.get("keep")})]
+        kind_spec = {k: v for k, v in spec.items() if k not in ("resp", "keep") and v is not None}
+        kind_keys = [self.breaker_stream if k == adm.key else k for k in keys[:4]]
+        corr = kind_spec.pop("corr", None)
+        if corr is not None:
+            home = key_slot(self.breaker_stream)
+            if all(key_slot(k) == home for k in keys[4:7]):
+                kind_spec["corr"], kind_keys = corr, [*kind_keys, *keys[4:7]]
+            else:
+                calls.append(self._run([keys[4]] * 4 + keys[4:7], "complete", {"corr": corr}))
+        kind_call = bool(kind_spec.get("result") or kind_spec.get("audit") or "corr" in kind_spec)
+        if kind_call:
+            if op == "release":
+                kind_spec["noclaim"] = 1
+            calls.append(self._run(kind_keys, op, kind_spec))
+        results = await asyncio.gather(*calls)
+        return results[-1] if kind_call else ["ok", ""]

@@ -16,8 +16,10 @@ local function not_forward(rank, prev, new)
   return (rank[prev] or 0) >= (rank[new] or 0)
 end
 --@@END-LIBRARY@@
--- apply: KEYS[1] = subject hash, KEYS[2] = its history (list)
+-- apply: KEYS[1] = subject hash, KEYS[2] = its history (list), KEYS[3] (optional) = pending-emit index
 -- ARGV: event id, status, at_ms, ttl_ms, rank (JSON object), terminal (JSON array), history entry (JSON)
+-- A change is added to the pending-emit index (member "<subject key>|<event id>") in the same call, so a crash
+-- before its event is emitted leaves a trace the caller's job emits from the history (nothing lost).
 local id, status, at, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local rank, terminal = cjson.decode(ARGV[5]), cjson.decode(ARGV[6])
 local cur = redis.call('HMGET', KEYS[1], 'status', 'at')
@@ -35,5 +37,9 @@ if prev then
     return {'stale', prev}
   end
 end
-redis.call('HSET', KEYS[1], 'status', status, 'at', tostring(at))
+redis.call('HSET', KEYS[1], 'status', status, 'at', tostring(at), 'p:' .. id, prev or '')
+if KEYS[3] then
+  local t = redis.call('TIME')
+  redis.call('ZADD', KEYS[3], tonumber(t[1]), KEYS[1] .. '|' .. id)
+end
 return {'changed', prev or ''}

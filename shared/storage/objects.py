@@ -6,6 +6,24 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ObjectStoreSettings(BaseSettings):
+    """How long one S3 call may take (`DVCI_S3_*`): the worst case, attempts x (connect + read), stays
+    inside a request's deadline (DVCI_REQUEST_DEADLINE_S, 10 s)."""
+
+    model_config = SettingsConfigDict(env_prefix="DVCI_S3_", extra="ignore")
+
+    connect_timeout_s: float = Field(2.0, gt=0)
+    read_timeout_s: float = Field(3.0, gt=0)
+    max_attempts: int = Field(2, ge=1, le=3, description="Attempts per call, the first included")
+
+
+class ObjectStoreUnavailable(ConnectionError):
+    """The object store did not answer in time or could not be reached (a 503 for the event: retried)."""
+
 
 class ObjectTooLarge(ValueError):
     def __init__(self, key: str, size: int, limit: int):
@@ -25,9 +43,24 @@ class ObjectStore:
     def _s3(self) -> Any:
         if self._client is None:
             import boto3
+            from botocore.config import Config
 
-            self._client = boto3.client("s3", endpoint_url=self.endpoint_url, region_name=self.region)
+            s = ObjectStoreSettings()
+            config = Config(connect_timeout=s.connect_timeout_s, read_timeout=s.read_timeout_s,
+                            retries={"total_max_attempts": s.max_attempts, "mode": "standard"})
+            self._client = boto3.client("s3", endpoint_url=self.endpoint_url, region_name=self.region, config=config)
         return self._client
+
+    @staticmethod
+    async def _call(fn: Any, *args: Any) -> Any:
+        """Run a blocking S3 call in a thread; connection failures and timeouts become ObjectStoreUnavailable."""
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+        from botocore.exceptions import HTTPClientError
+
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except (BotoConnectionError, HTTPClientError) as exc:  # timeouts included (ReadTimeoutError, ...)
+            raise ObjectStoreUnavailable(f"object store unreachable: {type(exc).__name__}") from exc
 
     def _get(self, key: str, max_bytes: int) -> bytes:
         from botocore.exceptions import ClientError
@@ -44,7 +77,7 @@ class ObjectStore:
 
     async def get(self, key: str, max_bytes: int) -> bytes:
         """The object's bytes; ObjectTooLarge before downloading anything over `max_bytes`."""
-        return await asyncio.to_thread(self._get, key, max_bytes)
+        return await self._call(self._get, key, max_bytes)
 
     def _put(self, key: str, data: bytes, content_type: str, metadata: dict[str, str] | None) -> str:
         reply = self._s3().put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
@@ -54,7 +87,7 @@ class ObjectStore:
     async def put(self, key: str, data: bytes, content_type: str = "application/octet-stream",
                   metadata: dict[str, str] | None = None) -> str:
         """Write the object (replacing any object under `key`); returns its ETag."""
-        return await asyncio.to_thread(self._put, key, data, content_type, metadata)
+        return await self._call(self._put, key, data, content_type, metadata)
 
     def _exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
@@ -68,4 +101,4 @@ class ObjectStore:
             raise
 
     async def exists(self, key: str) -> bool:
-        return await asyncio.to_thread(self._exists, key)
+        return await self._call(self._exists, key)

@@ -1,7 +1,9 @@
 """The async Redis client of a process: `REDIS_URL`, or an embedded real server when it is unset.
 
 Keys are `dvci:<env>:{<tag>}:<rest>`; the hash tag keeps what one Lua script touches in one slot so
-Redis Cluster works (all state of one integration kind shares a slot).
+Redis Cluster works. A cluster is named by `REDIS_URL=redis+cluster://host:port[,host:port...]/0`
+(`rediss+cluster://` with TLS): the hot path then routes by slot (`shared.storage.cluster`), redis-py uses
+its `RedisCluster`, and the reliability pipeline spreads per-event records over slots (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.storage.cluster import ClusterClient, is_cluster_url, plain_url
 from shared.storage.resp import RespClient
 
 if TYPE_CHECKING:
@@ -74,6 +77,15 @@ def get_redis() -> aioredis.Redis:
     client = _clients.get(loop_id)
     if client is None:
         settings = RedisSettings()
+        if is_cluster_url(settings.redis_url):
+            from redis.asyncio.cluster import RedisCluster
+
+            cluster = RedisCluster.from_url(plain_url(settings.redis_url or ""),
+                                            socket_timeout=settings.socket_timeout_s,
+                                            socket_connect_timeout=settings.socket_timeout_s,
+                                            max_connections=settings.max_connections)
+            _clients[loop_id] = cluster  # type: ignore[assignment]
+            return cluster  # type: ignore[return-value]
         pool = aioredis.BlockingConnectionPool.from_url(
             resolve_url(settings),
             socket_timeout=settings.socket_timeout_s,
@@ -86,7 +98,7 @@ def get_redis() -> aioredis.Redis:
     return client
 
 
-_fast: dict[int, RespClient] = {}
+_fast: dict[int, RespClient | ClusterClient] = {}
 
 
 def get_fast_redis() -> RespClient:
@@ -95,8 +107,10 @@ def get_fast_redis() -> RespClient:
     client = _fast.get(loop_id)
     if client is None:
         settings = RedisSettings()
-        client = _fast[loop_id] = RespClient(resolve_url(settings), timeout_s=settings.socket_timeout_s)
-    return client
+        url = resolve_url(settings)
+        kind = ClusterClient if is_cluster_url(url) else RespClient
+        client = _fast[loop_id] = kind(url, timeout_s=settings.socket_timeout_s)
+    return client  # type: ignore[return-value]  # ClusterClient: the same interface
 
 
 async def close_clients() -> None:
@@ -106,3 +120,27 @@ async def close_clients() -> None:
     for fast in list(_fast.values()):
         await fast.close()
     _fast.clear()
+
+
+def from_url(url: str) -> aioredis.Redis:
+    """A redis-py asyncio client for `url` (the CLI's): `RedisCluster` for a `redis+cluster://` URL."""
+    if is_cluster_url(url):
+        from redis.asyncio.cluster import RedisCluster
+
+        return RedisCluster.from_url(plain_url(url))  # type: ignore[return-value]
+    import redis.asyncio as aioredis
+
+    return aioredis.Redis.from_url(url)
+
+
+async def eval_script(client: Any, script: str, keys: list[str], args: list[Any]) -> Any:
+    """Run a Lua script on either client: the hot-path RespClient (EVALSHA, cached) or redis-py."""
+    if isinstance(client, RespClient):
+        return await client.evalsha(script, keys, args)
+    registered = _registered.get((id(client), script))
+    if registered is None:  # redis-py's Script: EVALSHA, loading the script once on NOSCRIPT
+        registered = _registered[(id(client), script)] = client.register_script(script)
+    return await registered(keys=keys, args=args)
+
+
+_registered: dict[tuple[int, str], Any] = {}

@@ -4,7 +4,9 @@ redis-py's asyncio client costs ~200 µs of CPU per round trip here (a pooled co
 context and a parser per call); the reliability pipeline needs two round trips per event at thousands
 of events per second. This client writes each command straight to the socket, matches replies to
 callers in order (hiredis parses them), and fails every caller fast when the connection drops.
-Used only for EVALSHA of the reliability script; everything else uses redis-py.
+Used for the hot path's scripts (reliability, status books, timeline); everything else uses redis-py.
+A Redis Cluster URL (`redis+cluster://`) gets `shared.storage.cluster.ClusterClient`, which routes by
+slot over one of these per master.
 """
 
 from __future__ import annotations
@@ -109,6 +111,8 @@ class _Protocol(asyncio.Protocol):
 class RespClient:
     """`await client.execute("GET", "k")`; `await client.evalsha(script, keys, args)`."""
 
+    cluster = False  # shared.storage.cluster.ClusterClient: True
+
     def __init__(self, url: str, *, timeout_s: float = 2.0):
         self.url = url
         self.timeout_s = timeout_s
@@ -151,6 +155,16 @@ class RespClient:
         if proto is None or proto.lost:
             proto = await self._connect()
         return await proto.send(encode(args))
+
+    async def execute_asking(self, *args: bytes | str | int | float) -> Any:
+        """ASKING + the command in one write (Redis Cluster: a slot being migrated to this node)."""
+        proto = self._proto
+        if proto is None or proto.lost:
+            proto = await self._connect()
+        asking = proto.send(encode(("ASKING",)))
+        reply = proto.send(encode(args))
+        await asking
+        return await reply
 
     async def evalsha(self, script: str, keys: list[str], args: list[bytes | str]) -> Any:
         """EVALSHA, loading the script on NOSCRIPT (after a Redis restart or failover)."""

@@ -5,6 +5,7 @@ DKIM signature."""
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -12,6 +13,24 @@ from email.policy import SMTP
 from email.utils import format_datetime, parsedate_to_datetime
 
 from shared.reliability.keys import event_digest
+
+#: what may be attached to a letter to a citizen: documents and images, never containers of other messages
+#: (multipart/*, message/rfc822) or active content
+ATTACHMENT_TYPES = frozenset((
+    "application/pdf", "application/octet-stream", "application/zip", "application/xml", "text/xml",
+    "text/plain", "text/csv", "image/png", "image/jpeg", "image/gif", "image/tiff",
+    "application/msword", "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
+    "application/pkcs7-signature", "application/pkcs7-mime",
+))
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def has_control(value: str) -> bool:
+    """Whether `value` holds a control character (CR/LF would split a header)."""
+    return _CONTROL.search(value) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +82,19 @@ def to_bytes(msg: EmailMessage, dkim: tuple[str, str, bytes] | None = None) -> b
 
 
 def event_time(value: str | None) -> datetime | None:
+    """The event's time as an aware UTC datetime for the Date header; None (now) when it has none, or one
+    that is not a time, or one outside what a Date header can carry."""
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         try:
-            return parsedate_to_datetime(value)
+            stamp = parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
+    try:
+        stamp = stamp.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+    return stamp if 1970 <= stamp.year <= 9998 else None

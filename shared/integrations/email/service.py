@@ -4,10 +4,11 @@ same bytes and Message-ID), admit, deliver with failover SMTP -> SES."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared.integrations.email import EmailFailure, EmailProvider, EmailReceipt, Envelope, mime
+from shared.integrations.email.addresses import InvalidAddress, canonical
 from shared.integrations.email.settings import EmailSettings
 from shared.integrations.email.suppression import Suppressions
 from shared.integrations.email.templates import TemplateError, render
@@ -18,7 +19,13 @@ from shared.runtime.app import EventContext
 from shared.runtime.loops import per_loop
 from shared.storage.objects import ObjectMissing, ObjectStore, ObjectTooLarge
 
-_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+def _parses(address: str) -> bool:
+    try:
+        canonical(address)
+    except InvalidAddress:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +62,14 @@ class EmailService:
         self.suppressions, self.objects, self.settings = suppressions, objects, settings
 
     async def send(self, ctx: EventContext, req: EmailRequest) -> Sent | NotSent:
-        recipients = [*req.to, *req.cc, *req.bcc]
-        bad = [a for a in recipients if not _ADDRESS.match(a)]
+        bad = [a for a in [*req.to, *req.cc, *req.bcc] if not _parses(a)]
         if bad or not req.to:
             return NotSent(EmailFailure.invalid_recipient,
                            f"{len(bad)} address(es) are not e-mail addresses" if bad else "no recipient")
+        # one canonical form from here on: what is checked against the suppression list is what is sent
+        req = replace(req, to=[canonical(a) for a in req.to], cc=[canonical(a) for a in req.cc],
+                      bcc=[canonical(a) for a in req.bcc])
+        recipients = [*req.to, *req.cc, *req.bcc]
         html: str | None
         try:
             if req.template:

@@ -18,4 +18,7 @@ class EmailSettings(BaseSettings):
     dkim_selector: str | None = None
     dkim_domain: str | None = None
     dkim_private_key: SecretStr | None = Field(None, description="PEM; from a Secret")
-    sns_topic_arns: str = Field("", description="Comma-separated SNS topics accepted at /ses/notifications")
+    sns_topic_arns: str = Field("", description="Comma-separated SNS topics accepted at /ses/notifications "
+                                "(required when DVCI_ENV is staging or production)")
+    sns_max_age_s: float = Field(3600.0, gt=0, description="SNS messages whose Timestamp is further from now "
+                                 "(either way) are refused")

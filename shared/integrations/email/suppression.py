@@ -3,17 +3,18 @@ lifts them (`dvci email unsuppress ADDR`). Stored by digest: Redis never holds t
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Any
 
 import orjson
 
+from shared.security.crypto import blind_index
 from shared.storage.redis import Keys
 
 
 def digest(address: str) -> str:
-    return hashlib.sha256(address.strip().lower().encode()).hexdigest()[:32]
+    """A keyed blind index of the address (an unkeyed hash of an e-mail address is reversible by guessing)."""
+    return blind_index("email.address", address.strip().lower())
 
 
 class Suppressions:

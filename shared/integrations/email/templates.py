@@ -5,6 +5,7 @@ citizen's letter; missing declared params are reported before rendering."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
@@ -15,6 +16,10 @@ import jinja2
 
 class TemplateError(ValueError):
     pass
+
+
+_WEB_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f\"'<>`]+", re.I)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,12 @@ def render(template: str, locale: str, params: dict[str, Any]) -> Rendered:
     missing = [p for p in declared_params(template) if p not in params]
     if missing:
         raise TemplateError(f"template {template} needs parameter(s): {', '.join(missing)}")
+    composite = [k for k, v in params.items() if not isinstance(v, str | int | float)]
+    if composite:
+        raise TemplateError(f"template {template}: parameter(s) {', '.join(composite)} must be text or numbers")
+    links = [k for k, v in params.items() if k.endswith("_url") and not _WEB_URL.fullmatch(str(v))]
+    if links:  # they land in an href: only absolute http(s) links, never javascript:/data:/relative
+        raise TemplateError(f"template {template}: parameter(s) {', '.join(links)} must be http(s) URLs")
     env = _env()
     try:
         subject = env.get_template(f"{template}/subject.{locale}.txt").render(params).strip()
@@ -58,4 +69,6 @@ def render(template: str, locale: str, params: dict[str, Any]) -> Rendered:
         html = env.get_template(f"{template}/body.{locale}.html").render(params)
     except jinja2.UndefinedError as exc:
         raise TemplateError(f"template {template}: {exc.message}") from exc
+    if _CONTROL.search(subject):
+        raise TemplateError(f"template {template}: the subject would contain control characters (CR, LF, ...)")
     return Rendered(subject, text, html)

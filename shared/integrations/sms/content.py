@@ -16,6 +16,8 @@ import yaml
 from shared.integrations.sms import Encoding, encoding
 
 _PARAM = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+#: control characters other than CR and LF: no gateway takes them (Viettel answers a malformed-XML fault)
+_CONTROL = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 class ContentRejected(ValueError):
@@ -35,6 +37,9 @@ class Template:
         missing = [p for p in self.params if str(params.get(p, "")).strip() == ""]
         if missing:
             raise ContentRejected(f"template {self.id} needs parameter(s): {', '.join(missing)}")
+        composite = [p for p in self.params if not isinstance(params[p], str | int | float)]
+        if composite:
+            raise ContentRejected(f"template {self.id}: parameter(s) {', '.join(composite)} must be text or numbers")
         return _PARAM.sub(lambda m: str(params[m.group(1)]), self.text)
 
     def matches(self, text: str) -> bool:
@@ -85,6 +90,10 @@ def prepare(*, text: str | None, template_id: str | None, params: dict[str, Any]
         body = text
     else:
         raise ContentRejected("either text or template_id is required")
+    if not body.strip():
+        raise ContentRejected("the text is blank")
+    if _CONTROL.search(body):
+        raise ContentRejected("the text contains control characters")
     if category == "advertising" and not body.lstrip().upper().startswith(("[QC]", "[AD]")):
         body = "[QC] " + body  # Decree 91/2020: advertising is labelled
     strip = book.unsigned_by_default.get(category, False) if unsigned is None else unsigned

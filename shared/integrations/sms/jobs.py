@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,8 +23,10 @@ from shared.reliability.outbox import Outbox
 from shared.runtime.app import EventContext, FunctionApp
 from shared.runtime.events import CloudEvent
 from shared.runtime.problem import problem_response
+from shared.runtime.settings import allows_sandbox_defaults
 from shared.runtime.times import to_rfc3339
-from shared.security.webhooks import WebhookRefused, read_verified, refused_response
+from shared.security.crypto import default_crypto, is_encrypted
+from shared.security.webhooks import WebhookAuth, WebhookRefused, read_verified, refused_response
 from shared.storage.redis import Keys, get_fast_redis, get_redis
 
 log = logging.getLogger("dvci.sms.jobs")
@@ -34,7 +37,7 @@ class SmsJobs:
     def __init__(self, app: FunctionApp):
         self.app = app
         self.keys = Keys(app.settings.env)
-        self.webhooks = {spec.webhook.path: (spec, spec.webhook_auth(), load(spec.webhook.parser))
+        self.webhooks = {spec.webhook.path: (spec, _auth(spec, app.settings.env), load(spec.webhook.parser))
                          for spec in REGISTRY.webhooks() if spec.webhook is not None}
 
     def serve_webhooks(self) -> None:
@@ -58,15 +61,20 @@ class SmsJobs:
     # -- receipts ----------------------------------------------------------------------------------
     async def receipt(self, r: Receipt) -> str:
         """Record one receipt; emit `delivery.updated` when the message's status moved forward."""
-        outcome = await self.book().record(r)
+        book = self.book()
+        outcome = await book.record(r)
         if outcome.action == "emit":
             ext = {"dossierid": outcome.dossier_id} if outcome.dossier_id else {}
-            await self.app.emit(DELIVERY_UPDATED, {
-                "provider": r.provider, "provider_message_id": r.provider_message_id, "to": outcome.to,
-                "status": outcome.status, "carrier": outcome.carrier or None,
-                "at": to_rfc3339(r.at, lenient=True),  # providers send local time without an offset
-                "event_source": outcome.event_source, "event_id": outcome.event_id},
-                key=f"{r.provider}\x00{r.provider_message_id}\x00{outcome.status}", extensions=ext)
+            try:
+                await self.app.emit(DELIVERY_UPDATED, {
+                    "provider": r.provider, "provider_message_id": r.provider_message_id, "to": outcome.to,
+                    "status": outcome.status, "carrier": outcome.carrier or None,
+                    "at": to_rfc3339(r.at, lenient=True),  # providers send local time without an offset
+                    "event_source": outcome.event_source, "event_id": outcome.event_id},
+                    key=f"{r.provider}\x00{r.provider_message_id}\x00{outcome.status}", extensions=ext)
+            except BaseException:  # not emitted: the receipt is not "seen", its retry emits it
+                await book.undo(r, outcome)
+                raise
         return outcome.action
 
     async def webhook(self, path: str, request: Request) -> Response:
@@ -133,14 +141,17 @@ class SmsJobs:
     async def hold(self, ctx: EventContext, send_at: datetime) -> None:
         """Idempotent: the same event held twice is one entry."""
         event = ctx.event
-        await self.schedule().add(event_digest(event.source, event.id), orjson.dumps(event.to_dict()),
-                                  send_at.timestamp())
+        member = event_digest(event.source, event.id)
+        sealed = await default_crypto().encrypt(orjson.dumps(event.to_dict()), b"sms.outbox:" + member.encode())
+        await self.schedule().add(member, sealed.encode(), send_at.timestamp())
 
     async def drain(self, now: datetime | None = None) -> int:
         """Re-publish the advertising whose window has opened; the new id is fixed by the original."""
         schedule = self.schedule()
         sent = 0
         for member, payload in await schedule.due((now or datetime.now(UTC)).timestamp()):
+            if is_encrypted(payload):  # held events carry the citizen's number: encrypted at rest
+                payload = await default_crypto().decrypt(payload, b"sms.outbox:" + _text(member).encode())
             event = CloudEvent.from_dict(orjson.loads(payload))
             ext = {k: v for k, v in event.extensions.items() if k in ("dossierid", "traceparent", "partitionkey")}
             await self.app.emit(REQUESTED, event.data, key=f"{event.source}\x00{event.id}\x00scheduled",
@@ -148,6 +159,23 @@ class SmsJobs:
             await schedule.done(member)
             sent += 1
         return sent
+
+
+#: what the sandboxes sign receipts with (sandbox/base.py); only a dev or test environment falls back to it
+SANDBOX_DLR_SECRET = "sandbox-dlr-secret"
+
+
+def _auth(spec: Any, env: str) -> WebhookAuth:
+    """The receipt webhook's authentication; with no secret and no allow-list, refuse to start outside dev/test
+    rather than accept receipts signed with the published sandbox secret."""
+    auth = spec.webhook_auth()
+    if auth.secret or auth.networks:
+        return auth
+    if not allows_sandbox_defaults(env):
+        variable = f"DVCI_SMS_{spec.name.upper()}_{spec.webhook.secret_field.upper()}"
+        raise RuntimeError(f"{variable} is not set: refusing to serve {spec.webhook.path} in {env!r} "
+                           "(no fallback to the sandbox secret outside dev/test)")
+    return replace(auth, secret=SANDBOX_DLR_SECRET)
 
 
 def _text(value: Any) -> str:

@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.integrations import transport
 from shared.integrations.registry import ProviderSpec, WebhookSpec, sandbox_url
 from shared.integrations.sms import FailureReason, ProviderReceipt, SmsMessage
-from shared.integrations.sms.receipts import Receipt
+from shared.integrations.sms.receipts import Receipt, receipt_id
 from shared.reliability.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
 
 
@@ -23,7 +23,8 @@ class MobifoneSettings(BaseSettings):
     url: str = Field(default_factory=lambda: sandbox_url("/mobifone"))
     token: SecretStr = SecretStr("sandbox-token")
     timeout_s: float = 3.0
-    dlr_secret: SecretStr = SecretStr("sandbox-dlr-secret")
+    dlr_secret: SecretStr | None = Field(None, description="HMAC secret of the receipt webhook; required "
+                                         "outside dev/test (the function refuses to start without it)")
     dlr_allow_ips: str = Field("", description="Comma-separated CIDRs allowed to post receipts unsigned")
 
 
@@ -94,7 +95,7 @@ RECEIPT_STATUS = {"delivered": "delivered", "failed": "failed", "expired": "expi
 
 def parse_receipt(payload: dict[str, Any]) -> Receipt:
     """MobiFone push: {"message_id", "status", "carrier", "part", "parts", "at"} (per part)."""
-    return Receipt("mobifone", str(payload["message_id"]),
+    return Receipt("mobifone", receipt_id(payload["message_id"]),
                    RECEIPT_STATUS.get(str(payload.get("status")), "unknown"),  # type: ignore[arg-type]
                    str(payload.get("carrier") or ""), str(payload.get("at") or ""), int(payload.get("part", 1)),
                    int(payload.get("parts", 0)))

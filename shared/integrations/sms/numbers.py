@@ -17,6 +17,7 @@ import yaml
 from phonenumbers import PhoneMetadata
 
 _SEPARATORS = re.compile(r"[\s.\-()/]")
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 
 
 class InvalidNumber(ValueError):
@@ -67,7 +68,7 @@ def normalise(raw: str) -> Msisdn:
         digits = digits[2:]
     if not digits:
         raise InvalidNumber("number is empty")
-    if not digits.isdigit():
+    if not _ASCII_DIGITS.fullmatch(digits):  # str.isdigit takes full-width and Arabic-Indic digits
         raise InvalidNumber("number contains characters other than digits, spaces, dots, dashes or a leading +")
     if digits.startswith("84") and len(digits) in (11, 12):
         national = "0" + digits[2:]

@@ -9,11 +9,11 @@ if dedupe(KEYS[1], part .. ':' .. status) then return {'duplicate'} end
 local previous = redis.call('HGET', KEYS[1], 'p:' .. part)
 if previous and not_forward(rank, previous, status) then return {'stale', previous} end
 redis.call('HSET', KEYS[1], 'p:' .. part, status)
-local c = redis.call('HMGET', KEYS[1], 'segments', 'carrier', 'emitted', 'to')
+local c = redis.call('HMGET', KEYS[1], 'segments', 'carrier', 'emitted', 'to', 'nf')
 if parts == 0 then parts = tonumber(c[1] or '1') end
-if carrier ~= '' and c[2] and carrier ~= c[2] and c[4] then
-  -- the number was ported: remember its carrier (field: the same digest admission looks up)
-  redis.call('HSET', KEYS[2], string.sub(redis.sha1hex('rcpt:' .. c[4]), 1, 24), carrier)
+if carrier ~= '' and c[2] and carrier ~= c[2] and c[5] then
+  -- the number was ported: remember its carrier (field `nf`: the keyed digest admission looks up)
+  redis.call('HSET', KEYS[2], c[5], carrier)
   redis.call('HSET', KEYS[1], 'carrier', carrier)
 end
 local agg, delivered = nil, 0
@@ -32,5 +32,6 @@ if emitted and not_forward(rank, emitted, agg) then return {'stale', emitted} en
 redis.call('HSET', KEYS[1], 'emitted', agg)
 redis.call('PEXPIRE', KEYS[1], ttl)
 local e = redis.call('HMGET', KEYS[1], 'source', 'id', 'dossierid', 'accepted_at')
+-- the last two: what `undo` (receipts.py) restores when the emit of this status fails
 return {'emit', agg, c[4] or '', carrier ~= '' and carrier or (c[2] or ''), e[1] or '', e[2] or '', e[3] or '',
-        e[4] or '0'}
+        e[4] or '0', previous or '', emitted or ''}

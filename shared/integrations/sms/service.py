@@ -29,6 +29,7 @@ from shared.integrations.sms.content import ContentRejected, prepare
 from shared.integrations.sms.numbers import InvalidNumber, normalise
 from shared.integrations.sms.receipts import (
     CORRELATION_TTL_MS,
+    ENCRYPTED_FIELDS,
     correlation_fields,
     correlation_key,
     failsub_digest,
@@ -44,6 +45,7 @@ from shared.runtime.app import EventContext, Replayed, stored
 from shared.runtime.errors import ProvidersUnavailable
 from shared.runtime.events import CloudEvent
 from shared.runtime.loops import per_loop
+from shared.security.crypto import blind_index
 
 log = logging.getLogger("dvci.sms")
 
@@ -109,12 +111,12 @@ class Failed:
 
 def reference_for(ctx: EventContext) -> str:
     """The client reference sent to providers: fixed by (source, id), so redeliveries carry the same."""
-    return event_digest(ctx.event.source, ctx.event.id, length=24)
+    return event_digest(*ctx.event.key_parts(), length=24)
 
 
 def recipient_id(msisdn: str, category: str) -> str:
     """A keyed digest of the number: Redis keys never hold a phone number in clear."""
-    return event_digest("rcpt", msisdn, length=24) + ":" + category
+    return blind_index("sms.rcpt", msisdn, length=24) + ":" + category
 
 
 class SmsService:
@@ -186,6 +188,7 @@ class SmsService:
                 req = replace(base, to=to, params={**(base.params or {}), **(params or {})} or None)
                 event = CloudEvent(id=f"{ctx.event.id}#{i}", source=ctx.event.source, type=ctx.event.type,
                                    extensions=ctx.event.extensions,
+                                   derived=(*ctx.event.key_parts(), "bulk", str(i)),  # never a single event's
                                    data={"to": to, "text": req.text, "template_id": req.template_id,
                                          "params": req.params, "category": req.category, "brandname": req.brandname})
                 cctx = EventContext(event, ctx.app, ctx.deadline)
@@ -300,7 +303,8 @@ class SmsService:
         keys = self.pipeline.keys
         fields = correlation_fields(message.to, message.segments, message.carrier, ctx.event.source, ctx.event.id,
                                     ctx.event.extensions.get("dossierid"))
-        c = Correlation(correlation_key(keys, provider, message_id), fields, CORRELATION_TTL_MS, message_id)
+        c = Correlation(correlation_key(keys, provider, message_id), fields, CORRELATION_TTL_MS, message_id,
+                        encrypted=ENCRYPTED_FIELDS)
         if isinstance(self.providers[provider], PulledReceipts):  # reports name (receiver, text), not our id
             c.lookup_key = keys.key("sms", "dlr", provider, "fs", failsub_digest(message.to, message.text))
             c.pending_key = keys.key("sms", "dlr", provider, "pending")

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.integrations import transport
 from shared.integrations.registry import ProviderSpec, WebhookSpec, sandbox_url
 from shared.integrations.sms import FailureReason, ProviderReceipt, SmsMessage
-from shared.integrations.sms.receipts import Receipt
+from shared.integrations.sms.receipts import Receipt, receipt_id
 from shared.reliability.errors import ProviderAmbiguous, ProviderRejected, ProviderUnavailable
 
 
@@ -32,7 +32,8 @@ class VnptSettings(BaseSettings):
     template_id: str = "1"
     agent_id: str = "1"
     timeout_s: float = 3.0
-    dlr_secret: SecretStr = SecretStr("sandbox-dlr-secret")
+    dlr_secret: SecretStr | None = Field(None, description="HMAC secret of the receipt webhook; required "
+                                         "outside dev/test (the function refuses to start without it)")
     dlr_allow_ips: str = Field("", description="Comma-separated CIDRs allowed to post receipts unsigned")
 
 
@@ -95,5 +96,5 @@ RECEIPT_STATUS = {"DELIVRD": "delivered", "UNDELIV": "failed", "REJECTD": "faile
 
 def parse_receipt(payload: dict[str, Any]) -> Receipt:
     """VNPT push: {"REQID", "MOBILE", "STATUS", "TELCO", "DONE_TIME"}."""
-    return Receipt("vnpt", str(payload["REQID"]), RECEIPT_STATUS.get(str(payload.get("STATUS")), "unknown"),  # type: ignore[arg-type]
+    return Receipt("vnpt", receipt_id(payload["REQID"]), RECEIPT_STATUS.get(str(payload.get("STATUS")), "unknown"),  # type: ignore[arg-type]
                    str(payload.get("TELCO") or ""), str(payload.get("DONE_TIME") or ""))

@@ -27,6 +27,11 @@ data "kustomization_overlay" "functions" {
     new_tag = var.image_tag
   }
 
+  images {
+    name    = "dvci/functions-signing" # sign_document (built with EXTRAS=signing)
+    new_tag = var.image_tag
+  }
+
   dynamic "patches" {
     for_each = local.canary ? var.canary_services : []
     content {

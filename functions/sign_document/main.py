@@ -1,0 +1,115 @@
+"""sign_document — PAdES (PDF) and XAdES (XML) signatures with the agency's key in a PKCS#11 HSM, or by an
+official through VNPT SmartCA / Viettel MySign; timestamps, long-term validation, verification.
+
+Takes:   vn.gov.dvc.document.sign.requested    (SignRequested)
+         vn.gov.dvc.document.verify.requested  (VerifyRequested)
+         dev.knative.sources.ping {job: sign-poll}  (remote transactions: status query, timeout)
+Replies: vn.gov.dvc.document.signed | vn.gov.dvc.document.sign.pending | vn.gov.dvc.document.sign.failed
+         vn.gov.dvc.document.verified
+Emits:   vn.gov.dvc.document.signed | vn.gov.dvc.document.sign.failed to K_SINK (remote completion)
+Routes:  POST /webhooks/smartca, POST /webhooks/mysign  (provider callbacks, authenticated)
+Calls:   shared.integrations.signature (SigningService)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from functions.sign_document.models import (
+    FAILED,
+    PENDING,
+    REQUESTED,
+    SIGNED,
+    VERIFIED,
+    VERIFY_REQUESTED,
+    DocumentSigned,
+    DocumentVerified,
+    SignFailed,
+    SignPending,
+    SignRequested,
+    VerifyRequested,
+)
+from shared.integrations.signature.appearance import Appearance
+from shared.integrations.signature.service import Failed, Pending, SignJob, default_service, signed_event
+from shared.integrations.signature.settings import signing_settings
+from shared.runtime import EventContext, FunctionApp, Reply
+from shared.security.webhooks import WebhookAuth, WebhookRefused, ips, read_verified, refused_response
+from shared.storage.health import redis_ready
+
+app = FunctionApp("sign-document")
+app.readiness_check(redis_ready)
+app.emits(SIGNED, DocumentSigned)
+app.emits(FAILED, SignFailed)
+
+
+async def _emit(event_type: str, data: dict[str, Any], key: str, extensions: dict[str, str]) -> None:
+    await app.emit(event_type, data, key=key, extensions=extensions)
+
+
+@app.on(REQUESTED, SignRequested, replies={SIGNED: DocumentSigned, PENDING: SignPending, FAILED: SignFailed})
+async def sign(ctx: EventContext, req: SignRequested) -> Reply:
+    ap = req.appearance
+    job = SignJob(req.dossier_id, req.document.s3_key, req.document.content_type, req.signer.method, req.level,
+                  req.signer.key_label, req.signer.user_id, req.signer.credential_id, req.output_key, req.reason,
+                  req.location, Appearance(ap.page, ap.box, ap.text) if ap is not None else None)
+    ctx.log_fields.update(method=job.method, level=job.level)
+    outcome = await default_service().sign(ctx, job)
+    if isinstance(outcome, Pending):
+        return Reply(PENDING, SignPending(dossier_id=outcome.dossier_id, method=outcome.method,  # type: ignore[arg-type]
+                                          transaction_id=outcome.transaction_id, expires_at=outcome.expires_at))
+    if isinstance(outcome, Failed):
+        return Reply(FAILED, SignFailed(dossier_id=outcome.dossier_id, reason=outcome.reason,  # type: ignore[arg-type]
+                                        detail=outcome.detail))
+    return Reply(SIGNED, DocumentSigned.model_validate(signed_event(outcome)))
+
+
+@app.on(VERIFY_REQUESTED, VerifyRequested, replies={VERIFIED: DocumentVerified})
+async def verify(ctx: EventContext, req: VerifyRequested) -> Reply:
+    report = await default_service().verify(req.s3_key, req.content_type)
+    return Reply(VERIFIED, DocumentVerified.model_validate(report.as_dict()))
+
+
+async def _webhook(request: Request, provider: str) -> Response:
+    s = signing_settings()
+    secret = getattr(s, f"{provider}_webhook_secret").get_secret_value()
+    auth = WebhookAuth(secret=secret or None, allow_ips=ips(getattr(s, f"{provider}_allow_ips")))
+    try:
+        body = await read_verified(request, auth)
+    except WebhookRefused as exc:
+        return refused_response(exc, f"{provider} callback")
+    service = default_service()
+    try:
+        tx, result = service.remotes[provider].parse_webhook(body)
+    except (ValueError, KeyError, TypeError) as exc:
+        return Response(orjson.dumps({"title": "unreadable callback", "detail": str(exc)[:200], "status": 400}),
+                        status_code=400, media_type="application/problem+json")
+    try:
+        outcome = await service.complete(tx, result, _emit)
+    except Exception as exc:  # TSA/S3 down while finishing: the provider (or the poll) tries again
+        return Response(orjson.dumps({"title": "not completed yet", "detail": type(exc).__name__, "status": 503}),
+                        status_code=503, media_type="application/problem+json", headers={"retry-after": "5"})
+    if outcome == "busy":
+        return Response(status_code=409, headers={"retry-after": "1"})
+    return Response(orjson.dumps({"transaction_id": tx, "outcome": outcome}), media_type="application/json")
+
+
+@app.route("/webhooks/smartca")
+async def smartca_webhook(request: Request) -> Response:
+    return await _webhook(request, "smartca")
+
+
+@app.route("/webhooks/mysign")
+async def mysign_webhook(request: Request) -> Response:
+    return await _webhook(request, "mysign")
+
+
+@app.job("sign-poll")
+async def sign_poll(ctx: EventContext) -> dict[str, int]:
+    return await default_service().poll(_emit)
+
+
+handle = app.entrypoint()
