@@ -20,6 +20,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 
+from dvci.client import STATE_FILE
 from dvci.dev import DevStack
 from shared.integrations.registry import registry
 from shared.reliability.keys import event_digest
@@ -128,12 +129,13 @@ async def run(n: int, concurrency: int, timeout_s: float, outage_s: float = 30.0
             async def emitter() -> None:
                 nonlocal sent
                 while True:
-                    while sent - settled_count[0] > 2000:  # bounded backlog, like a real producer
-                        await asyncio.sleep(0.05)
                     try:  # not empty()-then-get: another emitter may take the last one in between
                         ev = queue.get_nowait()
                     except asyncio.QueueEmpty:
                         return
+                    # bounded backlog, like a real producer (the tracker runs while an event is held here)
+                    while sent - settled_count[0] > 2000:
+                        await asyncio.sleep(0.05)
                     async with s.post(base, data=ev.data_bytes(), headers=binary_headers(ev)) as r:
                         assert r.status == 202, r.status
                     sent += 1
@@ -186,10 +188,31 @@ async def run(n: int, concurrency: int, timeout_s: float, outage_s: float = 30.0
                     body = orjson.loads(await r.read())
                 for ref in body["messages_by_reference"]:
                     messages[ref] += 1
-        return ledger(stack, events, messages, time.monotonic() - started)
+        code = ledger(stack, events, messages, time.monotonic() - started)
+        return code or await audit_check(redis.url, stack)
     finally:
         await stack.stop()
         redis.stop()
+
+
+async def audit_check(redis_url: str, stack: DevStack) -> int:
+    """Seal the audit trail the run produced (Object Lock S3 in moto) and verify the whole chain."""
+    import redis.asyncio as aioredis
+
+    from shared.security.seal import AuditSettings, seal, verify
+    from shared.storage.redis import Keys
+
+    state = orjson.loads(STATE_FILE.read_bytes()) if STATE_FILE.exists() else {}
+    settings = AuditSettings(DVCI_ENV=stack.env, S3_ENDPOINT_URL=state.get("s3"))
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        sealed = await seal(client, Keys(stack.env), settings)
+        report = await verify(client, Keys(stack.env), settings)
+    finally:
+        await client.aclose()
+    print(f"audit trail                        {sealed['absorbed']} absorbed, {report.segments} sealed segment(s), "
+          f"{report.checked} records checked: {'chain OK' if report.ok else 'BROKEN: ' + report.problem}", flush=True)
+    return 0 if report.ok else 1
 
 
 def _pending(stack: DevStack, ev: CloudEvent) -> bool:
