@@ -17,15 +17,18 @@ from aiohttp import web
 from sandbox.base import Simulator
 from sandbox.smtp import SmtpSimulator
 
-# simulators of services that are no provider of a kind (a timestamp authority, an OCSP responder...)
-SUPPORT: list[str] = []
+# simulators of services that are no provider of a kind (a timestamp authority, an OCSP responder...) are
+# listed in SUPPORT by the kind's registry module
 
 
 def simulators() -> list[Simulator]:
     """One simulator per provider in every kind's registry (shared/integrations/*/providers.py), plus SUPPORT."""
-    from shared.integrations.registry import all_specs, load
+    import importlib
 
-    refs = [spec.simulator for spec in all_specs() if spec.simulator] + SUPPORT
+    from shared.integrations.registry import KINDS, all_specs, load
+
+    support = [ref for module in KINDS.values() for ref in getattr(importlib.import_module(module), "SUPPORT", [])]
+    refs = [spec.simulator for spec in all_specs() if spec.simulator] + support
     return [load(ref)() for ref in dict.fromkeys(refs)]
 
 

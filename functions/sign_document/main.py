@@ -15,10 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-from starlette.requests import Request
-from starlette.responses import Response
-
 from functions.sign_document.models import (
     FAILED,
     PENDING,
@@ -34,10 +30,9 @@ from functions.sign_document.models import (
     VerifyRequested,
 )
 from shared.integrations.signature.appearance import Appearance
+from shared.integrations.signature.callbacks import RemoteCallbacks
 from shared.integrations.signature.service import Failed, Pending, SignJob, default_service, signed_event
-from shared.integrations.signature.settings import signing_settings
 from shared.runtime import EventContext, FunctionApp, Reply
-from shared.security.webhooks import WebhookAuth, WebhookRefused, ips, read_verified, refused_response
 from shared.storage.health import redis_ready
 
 app = FunctionApp("sign-document")
@@ -73,38 +68,8 @@ async def verify(ctx: EventContext, req: VerifyRequested) -> Reply:
     return Reply(VERIFIED, DocumentVerified.model_validate(report.as_dict()))
 
 
-async def _webhook(request: Request, provider: str) -> Response:
-    s = signing_settings()
-    secret = getattr(s, f"{provider}_webhook_secret").get_secret_value()
-    auth = WebhookAuth(secret=secret or None, allow_ips=ips(getattr(s, f"{provider}_allow_ips")))
-    try:
-        body = await read_verified(request, auth)
-    except WebhookRefused as exc:
-        return refused_response(exc, f"{provider} callback")
-    service = default_service()
-    try:
-        tx, result = service.remotes[provider].parse_webhook(body)
-    except (ValueError, KeyError, TypeError) as exc:
-        return Response(orjson.dumps({"title": "unreadable callback", "detail": str(exc)[:200], "status": 400}),
-                        status_code=400, media_type="application/problem+json")
-    try:
-        outcome = await service.complete(tx, result, _emit)
-    except Exception as exc:  # TSA/S3 down while finishing: the provider (or the poll) tries again
-        return Response(orjson.dumps({"title": "not completed yet", "detail": type(exc).__name__, "status": 503}),
-                        status_code=503, media_type="application/problem+json", headers={"retry-after": "5"})
-    if outcome == "busy":
-        return Response(status_code=409, headers={"retry-after": "1"})
-    return Response(orjson.dumps({"transaction_id": tx, "outcome": outcome}), media_type="application/json")
-
-
-@app.route("/webhooks/smartca")
-async def smartca_webhook(request: Request) -> Response:
-    return await _webhook(request, "smartca")
-
-
-@app.route("/webhooks/mysign")
-async def mysign_webhook(request: Request) -> Response:
-    return await _webhook(request, "mysign")
+callbacks = RemoteCallbacks(default_service, _emit)
+callbacks.serve(app)  # POST /webhooks/smartca, /webhooks/mysign (shared/integrations/signature/callbacks.py)
 
 
 @app.job("sign-poll")

@@ -209,3 +209,68 @@ class Tracker:
         finally:
             await self.redis.eval(_UNLOCK, 1, lock, token)
         return counts
+
+
+# -- postal_track's surfaces: the carriers' webhooks and the poll job ------------------------------------------
+class TrackingJobs:
+    """What postal_track serves: every carrier webhook of the registry (authenticated by the webhook module)
+    and the `postal-poll` job, over one Tracker per event loop."""
+
+    def __init__(self, emit: Emit):
+        from shared.integrations.postal.providers import REGISTRY
+        from shared.integrations.registry import load
+        from shared.runtime.loops import per_loop
+
+        self.emit = emit
+        self.registry = REGISTRY
+        self.webhooks = {spec.webhook.path: (spec, spec.webhook_auth(), load(spec.webhook.parser))
+                         for spec in REGISTRY.webhooks() if spec.webhook is not None}
+        self.tracker = per_loop(self._tracker)
+        self.pollers = per_loop(lambda: {spec.name: spec.new_client() for spec in REGISTRY
+                                         if spec.receipts == "pull"})
+
+    def _tracker(self) -> Tracker:
+        from shared.runtime.settings import runtime_settings
+        from shared.storage.redis import get_fast_redis, get_redis
+
+        return Tracker(get_fast_redis(), get_redis(), Keys(runtime_settings().env), self.emit)
+
+    def serve_webhooks(self, app: Any) -> None:
+        """Route each carrier's tracking webhook (from the registry) to `webhook`."""
+        for path in self.webhooks:
+            app.route(path)(self._route(path))
+
+    def _route(self, path: str) -> Callable[[Any], Awaitable[Any]]:
+        async def route(request: Any) -> Any:
+            return await self.webhook(path, request)
+
+        return route
+
+    async def webhook(self, path: str, request: Any) -> Any:
+        """Authenticated (else 401/413, nothing applied), parsed (else 400), applied to the status book."""
+        from starlette.responses import Response
+
+        from shared.runtime.problem import problem_response
+        from shared.security.webhooks import WebhookRefused, read_verified, refused_response
+
+        spec, auth, parser = self.webhooks[path]
+        try:
+            body = await read_verified(request, auth)
+        except WebhookRefused as exc:
+            log.warning("tracking webhook refused", extra={"carrier": spec.name, "reason": exc.reason})
+            return refused_response(exc, f"{spec.name} webhook")
+        try:
+            event = parser(orjson.loads(body))
+        except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
+            return problem_response(400, f"Invalid {spec.name} webhook", str(exc)[:200])
+        applied = await self.tracker().apply(event)
+        return Response(orjson.dumps({"status": 200, "error": False, "message": applied.action}),
+                        media_type="application/json")
+
+    async def poll(self) -> dict[str, int]:
+        """`postal-poll`: each polled carrier's feed, stale shipments, the outbox, unconfirmed emits."""
+        counts: dict[str, int] = {}
+        for client in self.pollers().values():
+            for k, v in (await self.tracker().poll(client)).items():
+                counts[k] = counts.get(k, 0) + v
+        return counts

@@ -1,6 +1,7 @@
 """The signing providers: the agency's PKCS#11 token (`hsm`) and the remote signing services of the
-officials (`smartca`, `mysign`), plus the sandboxes the test PKI needs (`tsa`, `ocsp`: not signers, but
-listed so `dvci sandbox` / `dvci dev` serve them and point DVCI_SIGN_TSA_URL at them).
+officials (`smartca`, `mysign`). The timestamp authority and the OCSP responder of the test PKI are no
+signers: their simulators are listed in SUPPORT (served by `dvci sandbox` / `dvci dev`); every URL defaults
+to the sandbox's (DVCI_SANDBOX_URL).
 
 Signing never fails over between these: a different key is a different legal act.
 """
@@ -15,20 +16,15 @@ REGISTRY = Registry("signing", [
     ProviderSpec("signing", "hsm", client="shared.integrations.signature.pkcs11:TokenPool", settings=_SETTINGS),
     ProviderSpec("signing", "smartca", client="shared.integrations.signature.smartca:SmartCa", settings=_SETTINGS,
                  simulator="sandbox.smartca:SmartCaSimulator",
-                 url_env={"DVCI_SIGN_SMARTCA_URL": "/smartca/sca/sp769"},
                  webhook=WebhookSpec("/webhooks/smartca", "shared.integrations.signature.smartca:SmartCa",
                                      secret_field="smartca_webhook_secret", allow_ips_field="smartca_allow_ips"),
                  receipts="push"),
     ProviderSpec("signing", "mysign", client="shared.integrations.signature.mysign:MySign", settings=_SETTINGS,
                  simulator="sandbox.mysign:MySignSimulator",
-                 url_env={"DVCI_SIGN_MYSIGN_URL": "/mysign/vtss/service"},
                  webhook=WebhookSpec("/webhooks/mysign", "shared.integrations.signature.mysign:MySign",
                                      secret_field="mysign_webhook_secret", allow_ips_field="mysign_allow_ips"),
                  receipts="push"),
-    ProviderSpec("signing", "tsa", client="shared.integrations.signature.settings:SigningSettings",
-                 settings=_SETTINGS, simulator="sandbox.tsa:TsaSimulator", url_env={"DVCI_SIGN_TSA_URL": "/tsa/"}),
-    ProviderSpec("signing", "ocsp", client="shared.integrations.signature.settings:SigningSettings",
-                 settings=_SETTINGS, simulator="sandbox.ocsp:OcspSimulator"),
 ])
+SUPPORT = ["sandbox.tsa:TsaSimulator", "sandbox.ocsp:OcspSimulator"]
 
 SIGNERS = ("hsm", "smartca", "mysign")
