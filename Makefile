@@ -68,6 +68,14 @@ redis-cluster: $(STAMP)
 bench-audit: $(STAMP)
 	$(BIN)/python -m bench.audit
 
+## fuzzing, time-boxed (FUZZ_SECONDS in total): hypothesis property tests over every event model and webhook,
+## atheris harnesses of the parsers (hypothesis when atheris has no wheel here), schemathesis on docs/openapi.yaml
+FUZZ_SECONDS ?= 600
+.PHONY: fuzz
+fuzz: $(STAMP)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[fuzz]' || echo "fuzz: no atheris here: hypothesis drives the byte harnesses"
+	$(BIN)/python -m fuzz --seconds $(FUZZ_SECONDS)
+
 ## the LGSP phase alone: backlog drain at 50 req/s, steady-state sync lag (bench/lgsp.py)
 bench-lgsp: $(STAMP)
 	$(BIN)/python -m bench.lgsp

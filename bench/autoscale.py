@@ -67,6 +67,7 @@ def proposal(results: dict[str, Any]) -> dict[str, Any]:
             continue
         target = max(1, int(rate * HEADROOM))
         row: dict[str, Any] = {"service": services[name], "measured_ev_s_per_pod": round(rate, 1),
+                               "measured_at": results.get("at"),
                                "min_scale": 1 if name == "send_sms" else 0,
                                "max_scale": max(2, math.ceil(PEAKS[name] / target))}
         if name == "sign_document":  # waits on the HSM/TSA: in-flight signatures are the load
@@ -126,6 +127,7 @@ def main() -> int:
         previous = orjson.loads(TABLE.read_bytes())["functions"]
         for name, row in previous.items():
             if row.get("measured_ev_s_per_pod") and not table["functions"][name].get("measured_ev_s_per_pod"):
+                row.setdefault("measured_at", orjson.loads(TABLE.read_bytes())["source"].get("at"))
                 table["functions"][name] = row
     TABLE.write_bytes(orjson.dumps(table, option=orjson.OPT_INDENT_2) + b"\n")
     for name in apply(table):

@@ -128,7 +128,7 @@ ENV_NAME = "dev-bench"  # a dev environment: the sandboxes' published webhook se
 RATES = (250, 500, 1000)
 SKIPPED_IN_QUICK = {"metrics_off", "naive", "functions"}
 PHASES = ("hello", "floor", "latency", "throughput", "profile", "workers2", "metrics_off", "naive", "cluster",
-          "cold", "functions")
+          "pipeline", "cold", "functions")
 
 
 def redis_cpu_s(r: redis.Redis) -> float:
@@ -136,14 +136,36 @@ def redis_cpu_s(r: redis.Redis) -> float:
     return float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"])
 
 
+def handler_ms(log: Path, offset: int) -> dict[str, float]:
+    """p50/p99 of the function's own `duration_ms` ("event handled" log lines written since `offset`): what
+    the handler took, against what the client saw (the rest is queueing: accept, parsing, CPU contention)."""
+    time.sleep(0.3)  # the log handler flushes every 50-200 ms
+    durations = []
+    with log.open("rb") as f:
+        f.seek(offset)
+        for line in f:
+            if b'"event handled"' in line:
+                try:
+                    durations.append(float(orjson.loads(line)["duration_ms"]))
+                except (ValueError, KeyError):
+                    continue
+    if not durations:
+        return {}
+    durations.sort()
+    n = len(durations)
+    return {"handler_p50_ms": durations[n // 2], "handler_p99_ms": durations[min(n - 1, int(n * 0.99))]}
+
+
 def measured(url: str, proc: Proc, rcs: list[redis.Redis], sandbox: str | None, *args: str) -> dict[str, Any]:
     """A closed-loop run with what it cost: server CPU (every process of the server), Redis commands and
     Redis CPU per answered event."""
     before = [command_calls(r) for r in rcs]
+    net0 = [r.info("stats") for r in rcs]
     rcpu0, cpu0 = sum(map(redis_cpu_s, rcs)), group_cpu_s(proc.p.pid) if proc.p else 0.0
     out = loadgen(url, *args)
     cpu1 = group_cpu_s(proc.p.pid) if proc.p else 0.0
     rcpu1 = sum(map(redis_cpu_s, rcs))
+    net1 = [r.info("stats") for r in rcs]
     events = max(1, out["answered"] + out["warmup_answered"])
     delta: dict[str, int] = {}
     for r, b in zip(rcs, before, strict=True):
@@ -155,6 +177,9 @@ def measured(url: str, proc: Proc, rcs: list[redis.Redis], sandbox: str | None, 
     out["server_cpu_us_per_event"] = (cpu1 - cpu0) * 1e6 / events
     out["redis_cpu_us_per_event"] = (rcpu1 - rcpu0) * 1e6 / events
     out["evalsha_per_event"] = delta.get("evalsha", 0) / events
+    for way in ("input", "output"):
+        out[f"redis_net_{way}_bytes_per_event"] = sum(
+            b[f"total_net_{way}_bytes"] - a[f"total_net_{way}_bytes"] for a, b in zip(net0, net1, strict=True)) / events
     out["redis_commands_per_event"] = {k: round(v / events, 2) for k, v in sorted(delta.items())}
     if sandbox:
         out["sandbox_messages"] = sandbox_count(sandbox)
@@ -234,7 +259,9 @@ def main() -> int:
         if "latency" in want:
             results["latency"] = {}
             for rate in [float(x) for x in a.rates.split(",")]:
+                mark = sms.log.stat().st_size
                 lat = loadgen(sms_url, "--mode", "open", "--rate", str(rate), "--duration", lat_dur)
+                lat.update(handler_ms(sms.log, mark))
                 results["latency"][str(int(rate))] = lat
                 print(f"latency at {rate:.0f} ev/s: p50/p95/p99/max {lat['p50_ms']:.1f}/{lat['p95_ms']:.1f}/"
                       f"{lat['p99_ms']:.1f}/{lat['max_ms']:.0f} ms", flush=True)
@@ -244,21 +271,20 @@ def main() -> int:
             thr = measured(sms_url, sms, [rc], sandbox, "--duration", dur, "--concurrency", conc, *warm)
             results["throughput"] = thr
             print(f"throughput: {thr['rate']:.0f} ev/s, {thr['server_cpu_us_per_event']:.0f} µs CPU/event", flush=True)
-        # 4. where the CPU goes: py-spy on the worker at a steady rate
+        # 4. where the CPU goes: py-spy on the worker, saturated (py-spy's own sampling costs a little)
         if "profile" in want:
             pid = worker_pids(sms.p.pid)[0] if sms.p else 0
             raw = Path(tempfile.gettempdir()) / "dvci-bench-profile.txt"
             secs = 3 if q else 10
             spy = record(pid, secs, raw)
             cpu0 = group_cpu_s(sms.p.pid) if sms.p else 0.0
-            prof_rate = "500"
-            lat = loadgen(sms_url, "--mode", "open", "--rate", prof_rate, "--duration", str(secs))
+            lat = loadgen(sms_url, "--duration", str(secs), "--warmup", "0", "--concurrency", conc)
             cpu1 = group_cpu_s(sms.p.pid) if sms.p else 0.0
             if spy is not None:
                 _, err = spy.communicate(timeout=60)
                 if spy.returncode == 0 and raw.exists():
                     per_event = (cpu1 - cpu0) * 1e6 / max(1, lat["answered"])
-                    results["profile"] = {"rate": float(prof_rate), "cpu_us_per_event": per_event,
+                    results["profile"] = {"rate": lat["rate"], "cpu_us_per_event": per_event,
                                           "split": split(raw)}
                 else:
                     results["profile"] = {"error": err.decode()[-300:]}
@@ -291,7 +317,12 @@ def main() -> int:
         # 8. a 3-master Redis Cluster, two workers
         if "cluster" in want:
             results["cluster"] = cluster_phase(env, sandbox, dur, conc, warm, serve, stop)
-        # 9. cold starts
+        # 9. the reliability pipeline alone, one node vs the cluster (in this process)
+        if "pipeline" in want:
+            from bench.pipeline_cost import run as pipeline_cost
+
+            results["pipeline"] = pipeline_cost(2000 if q else 10_000)
+        # 10. cold starts
         if "cold" in want:
             runs = 1 if q else 5
             results["cold_start_s"] = {
@@ -301,7 +332,7 @@ def main() -> int:
     finally:
         for p in reversed(procs):
             p.stop()
-    # 10. the other functions' phases (each starts its own stack)
+    # 11. the other functions' phases (each starts its own stack)
     if "functions" in want:
         results["functions"] = other_functions(q)
     results["elapsed_s"] = time.perf_counter() - t_start
@@ -336,14 +367,18 @@ def cluster_phase(env: dict[str, str], sandbox: str, dur: str, conc: str, warm: 
 
 
 def other_functions(quick: bool) -> dict[str, Any]:
-    """postal (create + tracking webhooks), LGSP (sync + drain), signing: each module's own phase, when present."""
+    """postal (create + tracking webhooks), LGSP (sync + drain), signing, the audit trail's and the console
+    timeline hook's costs: each module's own phase, when present."""
     import asyncio
     import importlib
 
     out: dict[str, Any] = {}
     calls = {"postal": lambda m: m.run(duration_s=3.0 if quick else 10.0),
              "lgsp": lambda m: asyncio.run(m.phase(quick=quick)),
-             "signing": lambda m: m.run(quick=quick)}
+             "signing": lambda m: m.run(quick=quick),
+             "audit": lambda m: asyncio.run(m.run(1000 if quick else 5000)),
+             "console": lambda m: dict(zip(("timeline_hook_us", "timeline_hook_inflight_us"),
+                                           asyncio.run(m.hook_cost(1000 if quick else 5000)), strict=True))}
     for name, call in calls.items():
         try:
             module = importlib.import_module(f"bench.{name}")
@@ -360,6 +395,43 @@ def other_functions(quick: bool) -> dict[str, Any]:
 
 def _fmt_lat(lat: dict[str, Any]) -> str:
     return f"{lat['p50_ms']:.1f}/{lat['p95_ms']:.1f}/{lat['p99_ms']:.1f}/{lat['max_ms']:.0f} ms"
+
+
+def function_rows(fns: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    """One or two rows per other function's phase (their own modules measure; figures named here)."""
+    rows: list[tuple[str, str, str, bool | None]] = []
+    for name, res in fns.items():
+        if "error" in res:
+            rows.append((f"{name}: phase failed", res["error"][:30], "", False))
+            continue
+        try:
+            if name == "postal":
+                c, t = res["create_with_label"], res["tracking_webhooks"]
+                rows.append(("postal_create with label (1 worker)", f"{c['rate_per_s']:.0f}/s p99 {c['p99_ms']:.0f} ms",
+                             ">= 150/s", c["rate_per_s"] >= 150))
+                rows.append(("postal_track webhooks (1 worker)", f"{t['rate_per_s']:.0f}/s p99 {t['p99_ms']:.0f} ms",
+                             ">= 1500/s", t["rate_per_s"] >= 1500))
+            elif name == "lgsp":
+                d, st = res["backlog_drain"], res["steady_state"]
+                rows.append((f"lgsp_sync backlog of {d['dossiers']} (portal limit {d['rate_limit_rps']:.0f} req/s)",
+                             f"{d['seconds']:.1f} s, {d['calls_per_s']:.0f} calls/s", "<= limit",
+                             d["calls_per_s"] <= d["rate_limit_rps"] * 1.1))
+                rows.append(("lgsp_sync steady-state lag p50/p99", f"{st['lag_p50_s'] * 1000:.0f}/"
+                             f"{st['lag_p99_s'] * 1000:.0f} ms", "", None))
+            elif name == "signing":
+                rows.append(("sign_document PAdES B-B / B-T",
+                             f"{res['pades_bb_per_s']:.0f}/s / {res['pades_bt_per_s']:.0f}/s", ">= 40 / 15",
+                             res["pades_bb_per_s"] >= 40 and res["pades_bt_per_s"] >= 15))
+            elif name == "audit":
+                rows.append(("audit entry + citizen-data encryption per event",
+                             f"{res['audit_cost_per_event_us']:.0f} + {res['encryption_cost_per_event_us']:.0f} µs", "",
+                             None))
+            elif name == "console":
+                rows.append(("console timeline hook per event (in flight)",
+                             f"{res['timeline_hook_inflight_us']:.0f} µs", "", None))
+        except (KeyError, TypeError):
+            rows.append((f"{name} (its own phase)", "see results.json", "", None))
+    return rows
 
 
 def report(r: dict[str, Any]) -> None:
@@ -381,8 +453,9 @@ def report(r: dict[str, Any]) -> None:
              ok == thr["answered"] and thr["sandbox_messages"] >= ok),
             ("  server CPU per event (all processes of the server)", f"{thr['server_cpu_us_per_event']:.0f} µs",
              "", None),
-            ("  Redis: scripts / CPU per event", f"{thr['evalsha_per_event']:.2f} / "
-             f"{thr['redis_cpu_us_per_event']:.0f} µs", "", None),
+            ("  Redis per event: scripts / CPU / bytes in+out", f"{thr['evalsha_per_event']:.2f} / "
+             f"{thr['redis_cpu_us_per_event']:.0f} µs / {thr.get('redis_net_input_bytes_per_event', 0):.0f}+"
+             f"{thr.get('redis_net_output_bytes_per_event', 0):.0f} B", "", None),
         ]
         if floor:
             rows.append(("  full pipeline / floor", f"{thr['rate'] / floor['rate']:.0%}", "", None))
@@ -392,6 +465,9 @@ def report(r: dict[str, Any]) -> None:
         errors = sum(v for k, v in lat["outcomes"].items() if k != "ok")
         rows.append((f"latency at {rate} ev/s: p50/p95/p99/max" + (f" ({errors} errors)" if errors else ""),
                      _fmt_lat(lat), target, good and not errors))
+        if "handler_p99_ms" in lat:
+            rows.append(("  of which in the handler (server log): p50/p99",
+                         f"{lat['handler_p50_ms']:.1f}/{lat['handler_p99_ms']:.1f} ms", "", None))
     if r.get("workers2") and thr:
         w2 = r["workers2"]
         rows.append(("send_sms, WORKERS=2 (2 cores shared with Redis, sandbox, load)", f"{w2['rate']:.0f} ev/s",
@@ -413,12 +489,15 @@ def report(r: dict[str, Any]) -> None:
         rows.append(("  scripts per event / idempotency records per shard", f"{c['evalsha_per_event']:.2f} / "
                      + " ".join(str(v) for v in c["idem_keys_per_shard"].values()), "all shards",
                      all(v > 0 for v in c["idem_keys_per_shard"].values())))
+    for where, pc in (r.get("pipeline") or {}).items():
+        rows.append((f"pipeline alone, {where.replace('_', ' ')}: client / Redis CPU per event",
+                     f"{pc['client_cpu_us_per_event']:.0f} / {pc['redis_cpu_us_per_event']:.0f} µs, "
+                     f"{pc['scripts_per_event']:.0f} scripts", "", None))
     if r.get("cold_start_s"):
         cs = r["cold_start_s"]
         rows.append(("cold start send_sms / dead_letter (median)",
                      f"{cs['send_sms']:.2f} / {cs['dead_letter']:.2f} s", "<= 1.0", cs["send_sms"] <= 1.0))
-    for name, res in (r.get("functions") or {}).items():
-        rows.append((f"{name} (its own phase)", "error" if "error" in res else "see results.json", "", None))
+    rows += function_rows(r.get("functions") or {})
     loads = [x for x in (thr, hello, floor, r.get("workers2"), *(r.get("latency") or {}).values()) if x]
     worst = max((x["loadgen_cpu_pct"] for x in loads), default=0)
     rows.append(("load generator CPU (worst phase)", f"{worst:.0f}%", "< 90% of a core", worst < 90))
@@ -431,8 +510,8 @@ def report(r: dict[str, Any]) -> None:
         print("WARNING: the load generator was CPU-bound: the figures above understate the server")
     if r.get("profile", {}).get("split"):
         p = r["profile"]
-        print(f"\nCPU per event at {p['rate']:.0f} ev/s: {p['cpu_us_per_event']:.0f} µs (server processes), "
-              "by the innermost frame py-spy sampled:")
+        print(f"\nCPU per event, saturated ({p['rate']:.0f} ev/s under py-spy): {p['cpu_us_per_event']:.0f} µs "
+              "(server processes), by the innermost frame py-spy sampled:")
         for cat, share in p["split"].items():
             print(f"  {cat:44}{share:6.1%}  {share * p['cpu_us_per_event']:6.0f} µs")
     if thr:

@@ -405,13 +405,12 @@ async def readiness(request: Request) -> Response:
 
 def create_app(redis_url: str | None = None, env: str | None = None,
                settings: ConsoleSettings | None = None) -> Starlette:
-    import redis.asyncio as aioredis
 
     from shared.runtime.settings import runtime_settings
-    from shared.storage.redis import resolve_url
+    from shared.storage.redis import from_url, resolve_url
 
     settings = settings or ConsoleSettings()
-    redis = aioredis.Redis.from_url(redis_url or resolve_url(), socket_timeout=5)
+    redis = from_url(redis_url or resolve_url())
     console = Console(redis, Keys(env or runtime_settings().env), settings)
 
     async def warm() -> None:  # fold what arrived while the console was down into its indexes

@@ -355,6 +355,18 @@ def cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from dvci import openapi
+
+    if args.check:
+        if openapi.stale():
+            raise SystemExit("dvci: docs/openapi.yaml is stale: run `dvci openapi`")
+        print("docs/openapi.yaml is up to date")
+        return 0
+    print(f"wrote {openapi.write().relative_to(openapi.ROOT)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dvci", description="DVC Integrations command line")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -422,6 +434,10 @@ def build_parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("schemas", help="generate schemas/ (JSON Schema per event + AsyncAPI) from the models")
     sc.add_argument("--check", action="store_true", help="fail if schemas/ differs from the models")
     sc.set_defaults(fn=cmd_schemas)
+
+    oa = sub.add_parser("openapi", help="generate docs/openapi.yaml (OpenAPI 3.1 of every function's HTTP surface)")
+    oa.add_argument("--check", action="store_true", help="fail if docs/openapi.yaml differs from the functions")
+    oa.set_defaults(fn=cmd_openapi)
 
     em = sub.add_parser("email", help="e-mail: preview a template, lift a suppression")
     ems = em.add_subparsers(dest="email_cmd", required=True)

@@ -42,6 +42,7 @@ class RedisCluster3:
         self.n = masters
         self.ports: list[int] = []
         self.procs: list[subprocess.Popen] = []
+        self.cmds: list[list[str]] = []
         self.dir = Path(tempfile.mkdtemp(prefix="dvci-cluster-"))
 
     @property
@@ -64,12 +65,10 @@ class RedisCluster3:
             port = _free_port(taken)
             node_dir = self.dir / str(i)
             node_dir.mkdir()
-            log = (node_dir / "redis.log").open("wb")
-            self.procs.append(subprocess.Popen(
-                [server, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                 "--cluster-config-file", str(node_dir / "nodes.conf"), "--cluster-node-timeout", "5000",
-                 "--save", "", "--appendonly", "no", "--dir", str(node_dir)],
-                stdout=log, stderr=log, start_new_session=True))
+            self.cmds.append([server, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                              "--cluster-config-file", str(node_dir / "nodes.conf"), "--cluster-node-timeout",
+                              "5000", "--save", "", "--appendonly", "no", "--dir", str(node_dir)])
+            self.procs.append(self._spawn(i))
             self.ports.append(port)
         for port, proc in zip(self.ports, self.procs, strict=True):
             self._wait(lambda p=port: self.cli(p, "PING").strip() == "PONG", proc)
@@ -81,6 +80,22 @@ class RedisCluster3:
         for port in self.ports:
             self._wait(lambda p=port: "cluster_state:ok" in self.cli(p, "CLUSTER", "INFO"))
         return self
+
+    def _spawn(self, i: int) -> subprocess.Popen:
+        with (self.dir / str(i) / "redis.log").open("ab") as log:
+            return subprocess.Popen(self.cmds[i], stdout=log, stderr=log, start_new_session=True)
+
+    def kill(self, i: int) -> None:
+        """A master dies (SIGKILL): its slots are unserved until it is back."""
+        self.procs[i].kill()
+        self.procs[i].wait()
+
+    def restart(self, i: int) -> None:
+        """The master comes back with its nodes.conf (same id, same slots; empty: no persistence)."""
+        self.procs[i] = self._spawn(i)
+        self._wait(lambda: self.cli(self.ports[i], "PING").strip() == "PONG", self.procs[i])
+        for port in self.ports:
+            self._wait(lambda p=port: "cluster_state:ok" in self.cli(p, "CLUSTER", "INFO"))
 
     def _has_cluster_tool(self) -> bool:
         out = subprocess.run([_binary("redis-cli"), "--cluster", "help"], capture_output=True, text=True, check=False)
@@ -147,7 +162,10 @@ class RedisCluster3:
         self.stop()
 
 
-if __name__ == "__main__":  # `python -m tests.cluster`: start one and keep it up until Ctrl-C
+if __name__ == "__main__":  # `python -m tests.cluster`: start one and keep it up until Ctrl-C (or SIGTERM)
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     with RedisCluster3() as c:
         print(c.url, flush=True)
         try:

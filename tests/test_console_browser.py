@@ -232,7 +232,8 @@ async def test_console_in_a_browser(stack, browser):
     await page.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
     await page.goto(stack.console.url + "audit?actor=op")
     await page.click("#verify")
-    await page.wait_for_selector("#chain .ok")
+    await page.wait_for_selector("#chain .ok, #chain .bad", timeout=60_000)
+    assert await page.locator("#chain .ok").count() == 1, await page.inner_text("#chain")
     text = await page.inner_text("#audit")
     assert "breaker.open" in text and "dlq.replay" in text and "console:op" in text, text
     await page.screenshot(path=str(SHOTS / "audit.png"), full_page=True)

@@ -102,17 +102,38 @@ async def record(redis: Any, keys: Keys, dossier_id: str, kind: str, event_type:
 
 def schedule(redis: Any, keys: Keys, dossier_id: str, event_type: str, provider: str | None, outcome: str, *,
              event_id: str = "", duration_ms: float | None = None) -> None:
-    """Fire and forget `record` from the request path: never raises, never waits (the command is written
-    to the multiplexed connection at once and its answer read later); failures are logged at debug."""
+    """Fire and forget `record` from the request path: never raises, never waits. Records are buffered and
+    sent together a few milliseconds later (one task per batch, not per event); failures are logged at debug."""
     try:
-        task = asyncio.get_running_loop().create_task(
-            record(redis, keys, dossier_id, kind_of(event_type), event_type, provider, outcome, time.time(),
-                   event_id=event_id, duration_ms=duration_ms))
+        loop = asyncio.get_running_loop()
+        buffer = _buffers.setdefault(id(loop), [])
+        buffer.append((redis, keys, dossier_id, kind_of(event_type), event_type, provider, outcome, time.time(),
+                       event_id, duration_ms))
+        if len(buffer) == 1:
+            loop.call_later(FLUSH_S, _flush, loop)
     except Exception:  # no loop / bad input: the timeline is best effort
         log.debug("timeline not recorded", exc_info=True)
+
+
+FLUSH_S = 0.005
+_buffers: dict[int, list[tuple[Any, ...]]] = {}
+
+
+def _flush(loop: asyncio.AbstractEventLoop) -> None:
+    items = _buffers.pop(id(loop), [])
+    if not items:
         return
+    task = loop.create_task(_send(items))
     _pending.add(task)
     task.add_done_callback(_done)
+
+
+async def _send(items: list[tuple[Any, ...]]) -> None:
+    results = await asyncio.gather(*(record(r, k, d, kind, t, p, o, at, event_id=eid, duration_ms=ms)
+                                     for r, k, d, kind, t, p, o, at, eid, ms in items), return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        log.debug("timeline: %d record(s) not written: %r", len(failures), failures[0])
 
 
 def _done(task: asyncio.Task[Any]) -> None:
@@ -123,6 +144,9 @@ def _done(task: asyncio.Task[Any]) -> None:
 
 async def drain() -> None:
     """Wait for scheduled records (tests, shutdown)."""
+    loop = asyncio.get_running_loop()
+    if _buffers.get(id(loop)):
+        _flush(loop)
     while _pending:
         await asyncio.gather(*list(_pending), return_exceptions=True)
 

@@ -15,6 +15,8 @@
 --   assign   : (event slot) record the provider `next` chose (next with spec.noclaim)
 --   complete / release with spec.noclaim: only their kind-slot part; with KEYS all the idempotency
 --   record and no result/audit/correlation: only their event-slot part
+--   admit / complete with spec.idem: the record named in the spec, not in KEYS (a cluster node that serves
+--   both slots runs this script with the allow-cross-slot-keys flag: one script as on one node)
 -- Replies are flat arrays; shared/reliability/pipeline.py names their fields (one table per op).
 local op = ARGV[1]
 local spec = cjson.decode(ARGV[2])
@@ -135,7 +137,7 @@ local function report(bkey, stream, r)
 end
 
 if op == 'admit' then
-  local idem = KEYS[1]
+  local idem = spec.idem or KEYS[1]  -- spec.idem: a cluster node serving both slots (pipeline.py, _XSLOT)
   if spec.hint then
     -- a reroute hint: the caller routed for value `v` of field `f`; a different stored value (learnt
     -- later, e.g. from receipts) means the candidates must be ranked again for it
@@ -197,12 +199,13 @@ elseif op == 'next' then
   return {'ok', chosen[1], chosen[2], chosen[3], tr}
 elseif op == 'complete' then
   local tr = ''
-  if spec.result then tr = report(KEYS[3], KEYS[2], spec.result) end
-  if spec.resp then
-    redis.call('HSET', KEYS[1], 'st', 'c', 'resp', spec.resp)
-    redis.call('HDEL', KEYS[1], 'lease')
-    redis.call('PEXPIRE', KEYS[1], string.format('%d', spec.ttl))
+  if spec.resp then  -- first: an undeclared record not on this node fails before anything is written
+    local idem = spec.idem or KEYS[1]
+    redis.call('HSET', idem, 'st', 'c', 'resp', spec.resp)
+    redis.call('HDEL', idem, 'lease')
+    redis.call('PEXPIRE', idem, string.format('%d', spec.ttl))
   end
+  if spec.result then tr = report(KEYS[3], KEYS[2], spec.result) end
   if spec.corr then
     -- correlation: the provider's id for this call -> what later reports (receipts, callbacks) need
     local f = {}

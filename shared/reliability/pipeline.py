@@ -34,6 +34,9 @@ from shared.storage.resp import RespClient, RespError
 
 log = logging.getLogger("dvci.reliability")
 _SCRIPT = files("shared.reliability").joinpath("pipeline.lua").read_text()
+# Redis Cluster, both slots of a step on one master: the same script, the event's record named in the spec
+# (Redis >= 7 runs it when the node serves that key too; "non local key" otherwise, before any write)
+_XSLOT = "#!lua flags=allow-cross-slot-keys\n" + _SCRIPT
 _REDIS_DOWN = (ConnectionError, TimeoutError, OSError)
 _TRANSIENT = frozenset(("LOADING", "BUSY", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS"))
 
@@ -166,15 +169,15 @@ class Pipeline:
     def recipient_key(self, recipient_id: str) -> str:
         return self.keys.key(self.kind, "rcpt", recipient_id)
 
-    async def _run(self, keys: list[str], op: str, spec: dict[str, Any]) -> list[Any]:
+    async def _run(self, keys: list[str], op: str, spec: dict[str, Any], script: str = _SCRIPT) -> list[Any]:
         self.round_trips += 1
         payload = orjson.dumps({k: v for k, v in spec.items() if v is not None})  # Lua: null is truthy
         try:
             if not tracing.enabled():
-                return await self.redis.evalsha(_SCRIPT, keys, [op, payload])
+                return await self.redis.evalsha(script, keys, [op, payload])
             with tracing.span(f"reliability {op}", **{"db.system": "redis", "db.operation.name": "EVALSHA",
                                                       "dvci.kind": self.kind}):
-                return await self.redis.evalsha(_SCRIPT, keys, [op, payload])
+                return await self.redis.evalsha(script, keys, [op, payload])
         except _REDIS_DOWN as exc:
             raise StateUnavailable(f"Redis unreachable during {op}: {type(exc).__name__}") from exc
         except RespError as exc:
@@ -313,6 +316,9 @@ class Pipeline:
         kind_keys[0] = self.breaker_stream  # any key of the kind's slot: the idempotency record is elsewhere
         if kind_keys[1] == key:
             kind_keys[1] = self.breaker_stream
+        whole = await self._on_one_node([key, self.breaker_stream], kind_keys, "admit", {**spec, "idem": key})
+        if whole is not None:
+            return _named(whole, _REPLY_FIELDS)
         kspec = {k: spec[k] for k in ("max_wait", "providers", "rcpt", "hint") if spec.get(k) is not None}
         status, r = _named(await self._run(kind_keys, "choose", kspec), _REPLY_FIELDS)
         claim = {"fp": spec["fp"], "lease": spec["lease"], "ttl": spec["ttl"]}
@@ -345,6 +351,19 @@ class Pipeline:
             status, r = _named(await self._run(kind_keys, "choose", kspec), _REPLY_FIELDS)
         return "busy", {"retry_ms": 1000}  # the record changed hands twice meanwhile: the broker retries
 
+    async def _on_one_node(self, owners: list[str], keys: list[str], op: str, spec: dict[str, Any]) -> list[Any] | None:
+        """The whole step as one script when one master serves every slot it touches (a third of the events
+        on three masters); None when not, or when the slot map was stale (nothing was written then)."""
+        same_node = getattr(self.redis, "same_node", None)
+        if same_node is None or not same_node(*owners):
+            return None
+        try:
+            return await self._run(keys, op, spec, _XSLOT)
+        except RespError as exc:
+            if "non local key" in str(exc) or str(exc).startswith(("MOVED", "ASK", "CROSSSLOT")):
+                return None
+            raise
+
     async def _refund(self, kind_keys: list[str], kspec: dict[str, Any], provider: str, *, rcpt: bool = False,
                       rate: bool = False, probe: bool = False) -> None:
         pol = self.policies[provider]
@@ -356,7 +375,13 @@ class Pipeline:
     async def _finish_split(self, adm: Admission, keys: list[str], spec: dict[str, Any], op: str) -> list[Any]:
         """complete / release on a cluster: the event's record and the kind's state (breaker report, audit,
         correlation) are independent writes, sent together (one round trip of latency, two commands).
-        Correlation keys outside the kind's slot get their own call."""
+        Correlation keys outside the kind's slot get their own call; one master serving every slot: one script."""
+        if op == "complete" and all(key_slot(k) == key_slot(self.breaker_stream) for k in keys[4:]):
+            whole = await self._on_one_node([adm.key, self.breaker_stream],
+                                            [self.breaker_stream if k == adm.key else k for k in keys], op,
+                                            {**spec, "idem": adm.key})
+            if whole is not None:
+                return whole
         calls = [self._run([adm.key], op, {"resp": spec["resp"], "ttl": spec["ttl"]} if op == "complete"
                            else {"keep": spec.get("keep")})]
         kind_spec = {k: v for k, v in spec.items() if k not in ("resp", "keep") and v is not None}

@@ -72,6 +72,8 @@ class EventContext:
 Handler = Callable[[EventContext, Any], Awaitable[Reply | None]]
 Job = Callable[[EventContext], Awaitable[dict[str, Any] | None]]
 PING = "dev.knative.sources.ping"
+#: extensions Knative adds to an event it dead-letters (delivery.deadLetterSink)
+_DEAD_LETTERED = frozenset(("knativeerrordest", "knativeerrorcode", "knativeerrordata"))
 
 
 class PingData(BaseModel):
@@ -191,6 +193,16 @@ class FunctionApp:
 
         return register
 
+    @property
+    def routes(self) -> list[tuple[str, str]]:
+        """The plain HTTP endpoints registered with `route`, as sorted (method, path) pairs (docs/openapi.yaml)."""
+        return sorted(self._routes)
+
+    @property
+    def takes_any(self) -> bool:
+        """Whether an `on_any` handler takes every event type without its own handler (the dead-letter sink)."""
+        return self._fallback is not None
+
     def readiness_check(self, check: ReadinessCheck) -> ReadinessCheck:
         self._readiness.append(check)
         return check
@@ -274,6 +286,8 @@ class FunctionApp:
         ctx: EventContext | None = None
         try:
             reg = self._handlers.get(event.type)
+            if reg is not None and self._fallback is not None and _DEAD_LETTERED & event.extensions.keys():
+                reg = None  # another function's dead letter (a refused tick too): the sink keeps it, never runs it
             if reg is None and self._fallback is not None:
                 ctx = EventContext(event, self, time.monotonic() + self.settings.request_deadline_s)
                 reply = await self._fallback(ctx, event)
@@ -441,8 +455,13 @@ def _quiet_gc() -> None:
     import gc
     import os
 
-    if os.environ.get("DVCI_GC_FREEZE", "1") in ("0", "false", "off"):
+    global _gc_quiet
+    if _gc_quiet or os.environ.get("DVCI_GC_FREEZE", "1") in ("0", "false", "off"):
         return
+    _gc_quiet = True  # once per process: a test session builds many apps, frozen garbage is never freed
     gc.collect()
     gc.freeze()
     gc.set_threshold(7_000, 20, 20)
+
+
+_gc_quiet = False

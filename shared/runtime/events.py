@@ -215,7 +215,7 @@ def parse_http(headers: Mapping[str, str], body: bytes, limits: LimitSettings | 
     `time`, or data nested deeper than `json_depth`. With `keep_deep` (the dead-letter sink, which must keep
     what others refused) attributes are taken as they are (the body limit still applies) and too-deep JSON
     is kept as raw bytes: the binary body, or the whole structured body (datacontenttype
-    application/cloudevents+json)."""
+    application/cloudevents+json); so is binary data that is not the JSON its content type says."""
     limits = limits or limit_settings()
     content_type = headers.get("content-type", "")
     media = content_type.split(";", 1)[0].strip().lower()
@@ -255,9 +255,12 @@ def parse_http(headers: Mapping[str, str], body: bytes, limits: LimitSettings | 
             try:
                 data = orjson.loads(body)
             except orjson.JSONDecodeError as exc:
-                raise InvalidEvent(f"event data is not valid JSON: {exc}",
-                                   errors=[{"field": "data", "problem": "invalid JSON"}]) from exc
-            if keep_deep and not _shallow(body, limits.json_depth) and too_deep(data, limits.json_depth):
+                if not keep_deep:
+                    raise InvalidEvent(f"event data is not valid JSON: {exc}",
+                                       errors=[{"field": "data", "problem": "invalid JSON"}]) from exc
+                data = body  # brokers forward binary data as opaque bytes: the sink keeps what others refused
+            if keep_deep and not isinstance(data, bytes) and not _shallow(body, limits.json_depth) \
+                    and too_deep(data, limits.json_depth):
                 data = body
         else:
             data = body

@@ -16,12 +16,10 @@ def _print(obj: Any) -> None:
 
 
 def _redis_keys() -> tuple[Any, Any]:
-    import redis.asyncio as aioredis
-
     from dvci import client
-    from shared.storage.redis import Keys
+    from shared.storage.redis import Keys, from_url
 
-    return aioredis.Redis.from_url(client.redis_url()), Keys(client.env_name())
+    return from_url(client.redis_url()), Keys(client.env_name())
 
 
 def _settings() -> Any:

@@ -84,11 +84,14 @@ class ClusterClient:
                                                     timeout_s=self.timeout_s)
         return client
 
-    async def refresh(self) -> None:
-        """Read the slot map (CLUSTER SLOTS) from the first node that answers: known masters, then seeds."""
+    async def refresh(self, *, force: bool = True) -> None:
+        """Read the slot map (CLUSTER SLOTS) from the first node that answers: known masters, then seeds.
+        `force=False`: only when there is none yet (concurrent first calls read it once)."""
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
+            if self._slots and not force:
+                return
             candidates = list(dict.fromkeys([*self._nodes, *(f"{h}:{p}" for h, p in self._seeds)]))
             last: Exception | None = None
             for addr in candidates:
@@ -134,7 +137,7 @@ class ClusterClient:
     # -- commands ------------------------------------------------------------------------------
     async def _call(self, slot: int | None, send: Any, asking: Any) -> Any:
         if not self._slots:
-            await self.refresh()
+            await self.refresh(force=False)
         addr = self._slots[slot] if slot is not None else next(iter(self._nodes), "") or self._slots[0]
         for _ in range(_MAX_REDIRECTS):
             client = self.node(addr)

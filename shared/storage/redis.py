@@ -134,8 +134,8 @@ def from_url(url: str) -> aioredis.Redis:
 
 
 async def eval_script(client: Any, script: str, keys: list[str], args: list[Any]) -> Any:
-    """Run a Lua script on either client: the hot-path RespClient (EVALSHA, cached) or redis-py."""
-    if isinstance(client, RespClient):
+    """Run a Lua script on either client: the hot-path RespClient or ClusterClient (EVALSHA, cached) or redis-py."""
+    if isinstance(client, RespClient | ClusterClient):
         return await client.evalsha(script, keys, args)
     registered = _registered.get((id(client), script))
     if registered is None:  # redis-py's Script: EVALSHA, loading the script once on NOSCRIPT

@@ -29,15 +29,14 @@ def cmd_lgsp(args: argparse.Namespace) -> int:
 
 
 async def _lgsp(args: argparse.Namespace) -> int:
-    import redis.asyncio as aioredis
-
     from dvci import client
     from shared.integrations.lgsp.service import build
+    from shared.storage.redis import from_url
 
     sandbox = client.dev_state().get("sandbox")
     if sandbox and "DVCI_SANDBOX_URL" not in os.environ:  # `dvci dev`: the targets are its sandboxes
         os.environ["DVCI_SANDBOX_URL"] = str(sandbox).rstrip("/")
-    redis = aioredis.Redis.from_url(client.redis_url())
+    redis = from_url(client.redis_url())
     try:
         syncer = build(client.env_name(), redis=redis).syncer
         if args.lgsp_cmd == "status":

@@ -22,14 +22,12 @@ def add_commands(sub: Any) -> None:
 
 
 async def _lookup(number: str) -> tuple[dict[str, str], str, Any, Any] | None:
-    import redis.asyncio as aioredis
-
     from dvci import client
     from shared.integrations.postal.providers import REGISTRY
-    from shared.storage.redis import Keys
+    from shared.storage.redis import Keys, from_url
 
     keys = Keys(client.env_name())
-    redis = aioredis.Redis.from_url(client.redis_url())
+    redis = from_url(client.redis_url())
     for carrier in REGISTRY.names():
         sid = await redis.get(keys.key("postal", "tracking", carrier, number))
         if sid:

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from shared.integrations.registry import ProviderSpec
 from shared.integrations.signature.providers import REGISTRY
+from shared.reliability.errors import ProviderError
 from shared.runtime.problem import problem_response
 from shared.security.webhooks import WebhookAuth, WebhookRefused, read_verified, refused_response
 
@@ -50,7 +51,7 @@ class RemoteCallbacks:
         service = self.service()
         try:
             tx, result = service.remotes[spec.name].parse_webhook(body)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, ProviderError) as exc:  # authentic, malformed
             return problem_response(400, "Unreadable callback", str(exc)[:200])
         try:
             outcome = await service.complete(tx, result, self.emit)

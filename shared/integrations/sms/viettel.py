@@ -119,7 +119,7 @@ class ViettelSms:
             raise ProviderAmbiguous(self.name, f"unreadable wsCpMt4 reply (HTTP {status})")
         out: dict[str, ProviderReceipt | ProviderRejected] = {}
         for details, msg_id in rows:
-            text, ref = unescape(details.decode()), unescape(msg_id.decode())
+            text, ref = unescape(details.decode(errors="replace")), unescape(msg_id.decode(errors="replace"))
             if text.upper() == "OK":
                 out[ref] = ProviderReceipt(self.name, ref)
             elif "AUTHEN" in text.upper():
@@ -144,7 +144,7 @@ class ViettelSms:
         if status != 200 or code is None or code.group(1) != b"0":
             raise ProviderUnavailable(self.name, f"getFailSub failed (HTTP {status})")
         total = re.search(rb"<total>(\d+)</total>", payload)
-        subs = [(unescape(r.decode()), unescape(m.decode())) for m, r in
+        subs = [(unescape(r.decode(errors="replace")), unescape(m.decode(errors="replace"))) for m, r in
                 re.findall(rb"<failSub><message>(.*?)</message><receiver>(.*?)</receiver></failSub>", payload, re.S)]
         return (int(total.group(1)) if total else len(subs)), subs
 
