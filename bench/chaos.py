@@ -95,8 +95,8 @@ async def run(n: int, concurrency: int, timeout_s: float, outage_s: float = 30.0
     stack = DevStack(port=port, sandbox_port=sandbox_port, redis_url=redis.url, env="chaos", max_records=500_000,
                      smtp_port=free_port(), moto_port=free_port(),
                      extra_env={"DVCI_SMS_POLICY_FILE": str(policy), "DVCI_RELIABILITY_LEASE_MS": "3000",
-                                "DVCI_SMS_VIETTEL_TIMEOUT_S": "0.5", "DVCI_SMS_VNPT_TIMEOUT_S": "0.5",
-                                "DVCI_SMS_MOBIFONE_TIMEOUT_S": "0.5", "DVCI_LOG_LEVEL": "ERROR"})
+                                **{f"DVCI_SMS_{name.upper()}_TIMEOUT_S": "0.5" for name in _SMS},
+                                "DVCI_LOG_LEVEL": "ERROR"})
     print(f"chaos: starting dvci dev (broker :{port}, sandbox :{sandbox_port}, Redis :{redis.port} with AOF)",
           flush=True)
     await stack.start()
