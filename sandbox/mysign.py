@@ -11,7 +11,6 @@ Control: POST /mysign/_sandbox/confirm {transaction_id, approve} (our transactio
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import itertools
 import secrets
@@ -21,21 +20,20 @@ import orjson
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
-from sandbox.base import Handler, Simulator
-from sandbox.signing_pki import OfficialPhone, SandboxPki, post_webhook
+from sandbox.base import Handler
+from sandbox.signing_pki import RemoteSignerSimulator, SandboxPki
 
 CLIENT_ID, CLIENT_SECRET = "sandbox-client", "sandbox-client-secret"
 _STATUS = {"pending": "0", "signed": "1", "rejected": "2", "expired": "3"}
 
 
-class MySignSimulator(Simulator):
+class MySignSimulator(RemoteSignerSimulator):
     name = "mysign"
     webhook_secret = "sandbox-mysign-webhook"
+    ref_field = "ref"
 
     def __init__(self, pki: SandboxPki | None = None, **kw: Any):
-        super().__init__(**kw)
-        self.pki = pki or SandboxPki()
-        self.phone = OfficialPhone(self.pki)
+        super().__init__(pki, **kw)
         self.tokens: dict[str, str] = {}
         self._ids = itertools.count(1)
 
@@ -43,8 +41,7 @@ class MySignSimulator(Simulator):
         base = "/vtss/service"
         return [("POST", f"{base}/ras/v1/login", self.login), ("POST", f"{base}/certificates/info", self.info),
                 ("POST", f"{base}/signHash", self.sign_hash), ("POST", f"{base}/requests/status", self.status),
-                ("POST", "/_sandbox/confirm", self.confirm), ("POST", "/_sandbox/auto", self.set_auto),
-                ("GET", "/_sandbox/transactions", self.list_transactions)]
+                *self.control_routes()]
 
     def _bearer(self, request: web.Request) -> str | None:
         auth = request.headers.get("authorization", "")
@@ -109,42 +106,3 @@ class MySignSimulator(Simulator):
         if entry is None:
             return web.json_response({"message": "transaction not found"}, status=404)
         return web.json_response(self._payload(self.phone.current(entry["tx"]) or entry))
-
-    def _maybe_auto(self, tx: str) -> None:
-        if self.phone.auto is None:
-            return
-        approve = self.phone.auto
-
-        async def later() -> None:
-            await asyncio.sleep(self.phone.auto_delay_ms / 1000)
-            await self._decide(tx, approve)
-
-        task = asyncio.get_running_loop().create_task(later())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _decide(self, tx: str, approve: bool) -> dict[str, Any]:
-        entry = self.phone.decide(tx, approve)
-        if self.receipts.callback_url:
-            status = await post_webhook(self.receipts.callback_url, self.webhook_secret, self._payload(entry))
-            self.receipts_sent.append({"reference": tx, "status": entry["status"], "callback_status": status})
-        return entry
-
-    async def confirm(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        tx = str(body.get("transaction_id", ""))
-        if tx not in self.phone.transactions:
-            return web.json_response({"title": "unknown transaction", "status": 404}, status=404)
-        entry = await self._decide(tx, bool(body.get("approve", True)))
-        return web.json_response({"transaction_id": tx, "status": entry["status"]})
-
-    async def set_auto(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.phone.auto = body.get("approve")
-        self.phone.auto_delay_ms = float(body.get("delay_ms", self.phone.auto_delay_ms))
-        return web.json_response({"auto": self.phone.auto, "delay_ms": self.phone.auto_delay_ms})
-
-    async def list_transactions(self, request: web.Request) -> web.Response:
-        return web.json_response({"transactions": [
-            {"transaction_id": e["tx"], "status": e["status"], "ref": e["ref"]}
-            for e in self.phone.transactions.values()]})

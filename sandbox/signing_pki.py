@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from sandbox.base import Simulator
 
 
 def pki_dir() -> Path:
@@ -112,3 +116,63 @@ async def post_webhook(url: str, secret: str, payload: dict[str, Any]) -> int | 
             return r.status
     except aiohttp.ClientError:
         return None
+
+
+class RemoteSignerSimulator(Simulator):
+    """What the SmartCA and MySign simulators share: the official's phone (approve / reject / auto), the signed
+    callback to the function, and the control routes `/_sandbox/confirm`, `/_sandbox/auto`,
+    `/_sandbox/transactions`. Subclasses give the provider's own routes and `_payload` (its callback shape)."""
+
+    webhook_secret = ""
+    ref_field = "ref"  # the provider's name for its own reference in the transactions list
+
+    def __init__(self, pki: SandboxPki | None = None, **kw: Any):
+        super().__init__(**kw)
+        self.pki = pki or SandboxPki()
+        self.phone = OfficialPhone(self.pki)
+
+    def control_routes(self) -> list[tuple[str, str, Any]]:
+        return [("POST", "/_sandbox/confirm", self.confirm), ("POST", "/_sandbox/auto", self.set_auto),
+                ("GET", "/_sandbox/transactions", self.list_transactions)]
+
+    def _payload(self, entry: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _maybe_auto(self, tx: str) -> None:
+        if self.phone.auto is None:
+            return
+        approve = self.phone.auto
+
+        async def later() -> None:
+            await asyncio.sleep(self.phone.auto_delay_ms / 1000)
+            await self._decide(tx, approve)
+
+        task = asyncio.get_running_loop().create_task(later())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _decide(self, tx: str, approve: bool) -> dict[str, Any]:
+        entry = self.phone.decide(tx, approve)
+        if self.receipts.callback_url:
+            status = await post_webhook(self.receipts.callback_url, self.webhook_secret, self._payload(entry))
+            self.receipts_sent.append({"reference": tx, "status": entry["status"], "callback_status": status})
+        return entry
+
+    async def confirm(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        tx = str(body.get("transaction_id", ""))
+        if tx not in self.phone.transactions:
+            return web.json_response({"title": "unknown transaction", "status": 404}, status=404)
+        entry = await self._decide(tx, bool(body.get("approve", True)))
+        return web.json_response({"transaction_id": tx, "status": entry["status"]})
+
+    async def set_auto(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.phone.auto = body.get("approve")
+        self.phone.auto_delay_ms = float(body.get("delay_ms", self.phone.auto_delay_ms))
+        return web.json_response({"auto": self.phone.auto, "delay_ms": self.phone.auto_delay_ms})
+
+    async def list_transactions(self, request: web.Request) -> web.Response:
+        return web.json_response({"transactions": [
+            {"transaction_id": e["tx"], "status": e["status"], self.ref_field: e["ref"]}
+            for e in self.phone.transactions.values()]})

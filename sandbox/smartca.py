@@ -13,7 +13,6 @@ Control:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import itertools
 from typing import Any
@@ -22,8 +21,8 @@ import orjson
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
-from sandbox.base import Handler, Simulator
-from sandbox.signing_pki import OfficialPhone, SandboxPki, post_webhook
+from sandbox.base import Handler
+from sandbox.signing_pki import RemoteSignerSimulator, SandboxPki
 
 SP_ID, SP_PASSWORD = "sandbox-sp", "sandbox-sp-password"
 
@@ -33,14 +32,13 @@ def _reply(code: int, message: str, data: Any = None) -> web.Response:
                         content_type="application/json")
 
 
-class SmartCaSimulator(Simulator):
+class SmartCaSimulator(RemoteSignerSimulator):
     name = "smartca"
     webhook_secret = "sandbox-smartca-webhook"
+    ref_field = "tran_code"
 
     def __init__(self, pki: SandboxPki | None = None, **kw: Any):
-        super().__init__(**kw)
-        self.pki = pki or SandboxPki()
-        self.phone = OfficialPhone(self.pki)
+        super().__init__(pki, **kw)
         self._codes = itertools.count(1)
 
     def routes(self) -> list[tuple[str, str, Handler]]:
@@ -48,8 +46,7 @@ class SmartCaSimulator(Simulator):
         return [("POST", f"{base}/credentials/get_certificate", self.get_certificate),
                 ("POST", f"{base}/signatures/sign", self.sign),
                 ("POST", f"{base}/signatures/sign/{{tran_code}}/status", self.status),
-                ("POST", "/_sandbox/confirm", self.confirm), ("POST", "/_sandbox/auto", self.set_auto),
-                ("GET", "/_sandbox/transactions", self.list_transactions)]
+                *self.control_routes()]
 
     async def _body(self, request: web.Request) -> dict[str, Any] | None:
         try:
@@ -104,42 +101,3 @@ class SmartCaSimulator(Simulator):
             if entry["signature"] else []
         return {"transaction_id": entry["tx"], "tran_code": entry["ref"], "status": entry["status"],
                 "signatures": files, "signed_files": files}
-
-    def _maybe_auto(self, tx: str) -> None:
-        if self.phone.auto is None:
-            return
-        approve = self.phone.auto
-
-        async def later() -> None:
-            await asyncio.sleep(self.phone.auto_delay_ms / 1000)
-            await self._decide(tx, approve)
-
-        task = asyncio.get_running_loop().create_task(later())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _decide(self, tx: str, approve: bool) -> dict[str, Any]:
-        entry = self.phone.decide(tx, approve)
-        if self.receipts.callback_url:
-            status = await post_webhook(self.receipts.callback_url, self.webhook_secret, self._payload(entry))
-            self.receipts_sent.append({"reference": tx, "status": entry["status"], "callback_status": status})
-        return entry
-
-    async def confirm(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        tx = str(body.get("transaction_id", ""))
-        if tx not in self.phone.transactions:
-            return web.json_response({"title": "unknown transaction", "status": 404}, status=404)
-        entry = await self._decide(tx, bool(body.get("approve", True)))
-        return web.json_response({"transaction_id": tx, "status": entry["status"]})
-
-    async def set_auto(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.phone.auto = body.get("approve")
-        self.phone.auto_delay_ms = float(body.get("delay_ms", self.phone.auto_delay_ms))
-        return web.json_response({"auto": self.phone.auto, "delay_ms": self.phone.auto_delay_ms})
-
-    async def list_transactions(self, request: web.Request) -> web.Response:
-        return web.json_response({"transactions": [
-            {"transaction_id": e["tx"], "status": e["status"], "tran_code": e["ref"]}
-            for e in self.phone.transactions.values()]})

@@ -177,3 +177,26 @@ async def test_status_book_keeps_a_change_pending_until_its_emit_is_confirmed(re
     assert await book.unconfirmed(-1) == [(key, "e2")]
     entry, previous = await book.replay(key, "e2")
     assert entry["status"] == "b" and previous == "a"
+
+
+async def test_object_store_put_signs_its_own_request_and_boto3_reads_it_back(moto_server, monkeypatch):
+    """The fast PUT (botocore's SigV4 signer over the lean HTTP client) writes what boto3 reads: bytes, type,
+    metadata, a non-ASCII key; without credentials it falls back to boto3 for good."""
+    import boto3
+
+    from shared.storage.objects import ObjectStore
+    from tests.conftest import ensure_bucket
+
+    ensure_bucket("dvci-core-objects")
+    store = ObjectStore("dvci-core-objects", moto_server)
+    etag = await store.put("nhãn/EB123456785VN đợt 1.pdf", b"%PDF-1.4 label", "application/pdf", {"carrier": "vnpost"})
+    assert store._fast is True
+    head = boto3.client("s3", endpoint_url=moto_server).head_object(Bucket="dvci-core-objects",
+                                                                   Key="nhãn/EB123456785VN đợt 1.pdf")
+    assert head["ETag"].strip('"') == etag and head["ContentType"] == "application/pdf"
+    assert head["Metadata"] == {"carrier": "vnpost"}
+    assert await store.get("nhãn/EB123456785VN đợt 1.pdf", 100) == b"%PDF-1.4 label"
+    monkeypatch.setenv("DVCI_S3_FAST_PUT", "false")
+    slow = ObjectStore("dvci-core-objects", moto_server)
+    await slow.put("k2", b"x", "text/plain")
+    assert slow._fast is False and await slow.get("k2", 10) == b"x"
