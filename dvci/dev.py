@@ -48,6 +48,17 @@ def provider_env(sandbox: str) -> dict[str, str]:
     return {"DVCI_SANDBOX_URL": sandbox, **env}
 
 
+def _port_or_free(port: int) -> int:
+    """`port` when nothing listens there, else one the system picks (printed with the stack's URLs)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+            return int(probe.getsockname()[1])
+
+
 # (bucket, Object Lock) of the local S3 (moto): the defaults of the kinds' settings
 DEV_BUCKETS = [("dvci-attachments", False), ("dvci-postal-labels", False), ("dvci-documents", False),
                ("dvci-audit", True)]
@@ -125,9 +136,9 @@ class DevStack:
                     **self.extra_env}
         functions = [n for n, svc in manifests.services.items()  # the console runs in-process (console_port)
                      if svc["metadata"].get("labels", {}).get("dvci.gov.vn/component") != "console"]
-        for i, name in enumerate(sorted(functions)):
-            self.functions[name] = FunctionProcess(name, manifests.function_folder(name), self.port + 1 + i,
-                                                   base_env)
+        for i, name in enumerate(sorted(functions)):  # broker port + 1, + 2, ... or a free one when taken
+            self.functions[name] = FunctionProcess(name, manifests.function_folder(name),
+                                                   _port_or_free(self.port + 1 + i), base_env)
         for fp in self.functions.values():
             await fp.start()
         routes = [Route(t, self._resolve(t.subscriber) or "", self._resolve(t.delivery.dead_letter_sink))
