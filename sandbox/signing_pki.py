@@ -23,8 +23,15 @@ class SandboxPki:
     """Certificates and keys of the test PKI (dev only: the sandboxes sign CRLs, OCSP and TSA replies)."""
 
     def __init__(self, folder: Path | None = None):
-        self.folder = folder or pki_dir()
+        self._folder = folder
         self._cache: dict[str, Any] = {}  # parsing an RSA key costs ~40 ms: once per process
+
+    @property
+    def folder(self) -> Path:
+        """Given, or DVCI_SIGN_PKI_DIR read at first use (`dvci dev` makes its PKI after starting the sandbox)."""
+        if self._folder is None:
+            self._folder = pki_dir()
+        return self._folder
 
     @cached_property
     def manifest(self) -> dict[str, Any]:

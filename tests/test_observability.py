@@ -179,3 +179,16 @@ def test_formatter_masks_citizen_data():
     line = JsonFormatter().format(record)
     assert "0912345678" not in line and "nguyen.van.a" not in line and "001099012345" not in line
     assert json.loads(line)["msg"].startswith("sent to 8491****678")
+
+
+def test_an_extra_field_never_replaces_the_level_of_a_log_line():
+    import logging
+
+    import orjson
+
+    from shared.observability.logs import JsonFormatter
+
+    record = logging.LogRecord("dvci.test", logging.WARNING, __file__, 1, "event handled", None, None)
+    record.level = "B-T"  # e.g. a signature level in ctx.log_fields
+    line = orjson.loads(JsonFormatter().format(record))
+    assert line["level"] == "WARNING" and line["field_level"] == "B-T"

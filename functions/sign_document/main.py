@@ -51,7 +51,7 @@ async def sign(ctx: EventContext, req: SignRequested) -> Reply:
     job = SignJob(req.dossier_id, req.document.s3_key, req.document.content_type, req.signer.method, req.level,
                   req.signer.key_label, req.signer.user_id, req.signer.credential_id, req.output_key, req.reason,
                   req.location, Appearance(ap.page, ap.box, ap.text) if ap is not None else None)
-    ctx.log_fields.update(method=job.method, level=job.level)
+    ctx.log_fields.update(method=job.method, signature_level=job.level)
     outcome = await default_service().sign(ctx, job)
     if isinstance(outcome, Pending):
         return Reply(PENDING, SignPending(dossier_id=outcome.dossier_id, method=outcome.method,  # type: ignore[arg-type]

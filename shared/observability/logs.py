@@ -51,6 +51,9 @@ SAFE_FIELDS = frozenset(("function", "ce_type", "reply", "provider", "carrier", 
 _STD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
+_RESERVED = frozenset(("level", "logger", "msg", "exc"))
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line; extra fields included; every string redacted."""
 
@@ -59,7 +62,8 @@ class JsonFormatter(logging.Formatter):
                                "msg": redact(record.getMessage())}
         for k, v in record.__dict__.items():
             if k not in _STD and not k.startswith("_"):
-                out[k] = redact(v) if isinstance(v, str) and k not in SAFE_FIELDS else v
+                key = f"field_{k}" if k in _RESERVED else k  # an extra never replaces level/logger/msg
+                out[key] = redact(v) if isinstance(v, str) and k not in SAFE_FIELDS else v
         if record.exc_info:
             out["exc"] = redact(self.formatException(record.exc_info))
         return orjson.dumps(out, default=str).decode()
