@@ -136,6 +136,19 @@ local function report(bkey, stream, r)
   return ''
 end
 
+-- The idempotency record's state: (fields, nil) when the caller may claim it (fresh, or a takeover of an
+-- expired lease), else (fields, the answer: conflict | replay | busy).
+local function record_state(idem, fp)
+  local rec = redis.call('HMGET', idem, 'st', 'fp', 'lease', 'tries', 'prov')
+  if rec[1] then
+    if rec[2] ~= fp then return rec, {'conflict'} end
+    if rec[1] == 'c' then return rec, {'replay', redis.call('HGET', idem, 'resp')} end
+    local lease = tonumber(rec[3] or '0')
+    if lease > now then return rec, {'busy', lease - now} end
+  end
+  return rec, nil
+end
+
 if op == 'admit' then
   local idem = spec.idem or KEYS[1]  -- spec.idem: a cluster node serving both slots (pipeline.py, _XSLOT)
   if spec.hint then
@@ -144,15 +157,9 @@ if op == 'admit' then
     local stored = redis.call('HGET', KEYS[#KEYS], spec.hint.f)
     if stored and stored ~= spec.hint.v then return {'reroute', stored} end
   end
-  local rec = redis.call('HMGET', idem, 'st', 'fp', 'lease', 'tries', 'prov')
-  local takeover = 0
-  if rec[1] then
-    if rec[2] ~= spec.fp then return {'conflict'} end
-    if rec[1] == 'c' then return {'replay', redis.call('HGET', idem, 'resp')} end
-    local lease = tonumber(rec[3] or '0')
-    if lease > now then return {'busy', lease - now} end
-    takeover = 1
-  end
+  local rec, answer = record_state(idem, spec.fp)
+  if answer then return answer end
+  local takeover = rec[1] and 1 or 0
   local tries = tonumber(rec[4] or '0') + 1
   local providers = spec.providers
   if takeover == 1 and rec[5] and rec[5] ~= '' then
@@ -269,14 +276,10 @@ elseif op == 'choose' then
 elseif op == 'claim' then
   -- KEYS[1] = the idempotency record. spec.prov: the provider `choose` took ('' = recipient limited)
   local idem = KEYS[1]
-  local rec = redis.call('HMGET', idem, 'st', 'fp', 'lease', 'tries', 'prov')
-  local takeover = 0
-  if rec[1] then
-    if rec[2] ~= spec.fp then return {'conflict'} end
-    if rec[1] == 'c' then return {'replay', redis.call('HGET', idem, 'resp')} end
-    local lease = tonumber(rec[3] or '0')
-    if lease > now then return {'busy', lease - now} end
-    takeover = 1
+  local rec, answer = record_state(idem, spec.fp)
+  if answer then return answer end
+  local takeover = rec[1] and 1 or 0
+  if takeover == 1 then
     if spec.peek then return {'none'} end
     -- the previous attempt may have reached `prov`: only that provider may be asked again
     -- (and a takeover is never recipient-limited: choose again for it, as admit does)
