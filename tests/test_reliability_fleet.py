@@ -23,6 +23,12 @@ def fleet_env(**extra: str) -> dict[str, str]:
     return {"REDIS_URL": resolve_url(), **extra}
 
 
+def _sent(sandbox) -> int:
+    """Send requests received by every SMS gateway together (a retry under the same reference counts too)."""
+    return sum(sum(sim.by_reference.values()) for name, sim in sandbox.items()
+               if name in ("viettel", "vnpt", "mobifone"))
+
+
 @pytest.fixture
 async def servers(redis, sandbox, request):
     started: list[FunctionServer] = []
@@ -50,12 +56,12 @@ async def test_50_concurrent_deliveries_across_2_processes_send_once(servers, sa
     assert ok, "at least the claiming delivery answers 200"
     assert len({r[1]["ce-id"] for r in ok}) == 1 and len({r[2] for r in ok}) == 1
     assert all("retry-after" in r[1] for r in results if r[0] == 409)
-    assert sum(sandbox["viettel"].by_reference.values()) == 1
+    assert _sent(sandbox) == 1  # one message, at whichever gateway took it (a slow CI may fail over)
     # after completion every further delivery replays the same reply
     async with aiohttp.ClientSession() as s:
         late = await asyncio.gather(*(post_event(s, p.url, h, b) for p in procs))
     assert {r[0] for r in late} == {200} and {r[2] for r in late} == {ok[0][2]}
-    assert sum(sandbox["viettel"].by_reference.values()) == 1
+    assert _sent(sandbox) == 1  # one message, at whichever gateway took it (a slow CI may fail over)
 
 
 async def test_sigkill_after_provider_accepted_does_not_send_twice(servers, sandbox):
