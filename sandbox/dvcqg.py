@@ -1,4 +1,4 @@
-"""Cổng DVCQG adapter simulator (providers.md §3.2, OpenCPS's DVCQGIntegrationActionImpl):
+"""Cổng DVCQG adapter simulator (docs/lgsp.md, OpenCPS's DVCQGIntegrationActionImpl):
 
     POST /api/auth         {username, password}                -> {session, error_code: 0}
     POST /api/integration  {session, madonvi, service, ...}    -> {error_code: "00", ...}

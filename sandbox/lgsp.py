@@ -1,4 +1,4 @@
-"""Provincial LGSP gateway simulator (providers.md §3.1; WSO2-style OAuth2 client credentials):
+"""Provincial LGSP gateway simulator (docs/lgsp.md; WSO2-style OAuth2 client credentials):
 
     POST /token  (form: grant_type=client_credentials, client_id, client_secret)
          -> 200 {access_token, token_type: "Bearer", expires_in, scope} | 401 {error: "invalid_client"}

@@ -1,4 +1,4 @@
-"""Viettel MySign remote-signing simulator (providers.md §4.2), signing with the test PKI's remote key.
+"""Viettel MySign remote-signing simulator (docs/signing.md), signing with the test PKI's remote key.
 
     POST /mysign/vtss/service/ras/v1/login        {client_id, client_secret, user_id, profile_id} -> access_token
     POST /mysign/vtss/service/certificates/info   (Bearer) -> [{credential_id, cert: {certificates: [...]}}]

@@ -13,6 +13,7 @@ per client order number, tracking events, an auto-progress mode and the postal c
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import time
 from datetime import datetime
@@ -86,8 +87,9 @@ class PostalSimulator(Simulator):
         self.lose_answers = {}
 
     # -- orders ------------------------------------------------------------------------------------
+    @abc.abstractmethod
     def new_tracking_number(self) -> str:
-        raise NotImplementedError
+        """The carrier's next tracking number (S10 for VietnamPost)."""
 
     def create_order(self, reference: str, fields: dict[str, Any], fee: int) -> tuple[dict[str, Any], bool]:
         """The order for `reference`, created once (True when it existed already)."""

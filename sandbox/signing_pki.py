@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import os
 from functools import cached_property
@@ -142,8 +143,9 @@ class RemoteSignerSimulator(Simulator):
         return [("POST", "/_sandbox/confirm", self.confirm), ("POST", "/_sandbox/auto", self.set_auto),
                 ("GET", "/_sandbox/transactions", self.list_transactions)]
 
+    @abc.abstractmethod
     def _payload(self, entry: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
+        """The provider's callback / status shape for a transaction."""
 
     def _maybe_auto(self, tx: str) -> None:
         if self.phone.auto is None:

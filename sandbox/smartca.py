@@ -1,4 +1,4 @@
-"""VNPT SmartCA remote-signing simulator (providers.md §4.1), signing with the test PKI's remote key.
+"""VNPT SmartCA remote-signing simulator (docs/signing.md), signing with the test PKI's remote key.
 
     POST /smartca/sca/sp769/v1/credentials/get_certificate
     POST /smartca/sca/sp769/v1/signatures/sign                 (de-duplicates transaction_id)

@@ -1,4 +1,4 @@
-"""Viettel Post simulator: partner API v2 (providers.md §2.7) under `/viettelpost/v2/`, pushing tracking
+"""Viettel Post simulator: partner API v2 (docs/postal.md) under `/viettelpost/v2/`, pushing tracking
 webhooks `{"DATA": {...}, "TOKEN"}` with the shared secret in `Authorization` to `callback_url` (set with
 `POST /viettelpost/_sandbox/config {"callback_url": ...}`). Assumed shapes: shared/integrations/postal/
 viettelpost.py and docs/postal.md.

@@ -1,4 +1,4 @@
-"""VietnamPost simulator: the MyVNP API (providers.md §2.2) with NGSP's paged tracking feed (§2.3), under
+"""VietnamPost simulator: the MyVNP API (docs/postal.md) with NGSP's paged tracking feed, under
 `/vnpost/`. Assumed shapes: shared/integrations/postal/vnpost.py and docs/postal.md.
 
     POST /vnpost/customer-partner/GetAccessToken  {username, password}     -> {token, expiresIn}

@@ -1,4 +1,4 @@
-"""Cổng DVCQG (national public-service portal) through its adapter (providers.md §3.2): session login,
+"""Cổng DVCQG (national public-service portal) through its adapter (docs/lgsp.md): session login,
 then `{session, madonvi, service, ...}` posts: `DongBoHoSoMC` (the dossier record, isUpdating False the
 first time), `CapNhatTienDoHoSoMC` (processing-step rows), `TraCuuHoSo` (what the portal holds).
 

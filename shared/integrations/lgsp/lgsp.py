@@ -1,4 +1,4 @@
-"""The provincial LGSP (integration platform, WSO2-style gateway; providers.md §3.1): OAuth2 client
+"""The provincial LGSP (integration platform, WSO2-style gateway; docs/lgsp.md): OAuth2 client
 credentials (`POST /token`), then `POST /Document/SyncDocument` with `Authorization: <type> <token>`
 -> `{status, message}`. The token is cached in Redis for the whole fleet (sealed, refreshed
 `token_margin_s` before it expires by one instance at a time); a 401 invalidates it and retries once.

@@ -1,4 +1,4 @@
-"""Viettel Post (partner API v2, providers.md §2.7). Client order number: `ORDER_NUMBER` in the request
+"""Viettel Post (partner API v2, docs/postal.md). Client order number: `ORDER_NUMBER` in the request
 (de-duplicated by the carrier); the waybill number comes back as `data.ORDER_NUMBER`. Viettel Post has
 no status query: an unconfirmed create is resolved by re-sending under the same number; tracking arrives
 only by webhook (`POST /webhooks/viettelpost`, shared secret in `Authorization`).

@@ -1,4 +1,4 @@
-"""VietnamPost (MyVNP API, providers.md §2.2; tracking feed as NGSP's, §2.3). Client order number:
+"""VietnamPost (MyVNP API, docs/postal.md; tracking feed as NGSP's). Client order number:
 `saleOrderCode` (de-duplicated by the carrier); item codes are UPU S10 and validated here.
 
 Wire-format assumptions beyond the reference (docs/postal.md): login `POST /customer-partner/GetAccessToken

@@ -1,4 +1,4 @@
-"""Viettel MySign remote signing (providers.md §4.2): OAuth-ish login (token cached until it expires),
+"""Viettel MySign remote signing (docs/providers.md): OAuth-ish login (token cached until it expires),
 certificates/info, signHash (async: returns transactionId), requests/status. Our transaction id goes in
 `documents[0].document_id` as the client reference the provider de-duplicates on.
 

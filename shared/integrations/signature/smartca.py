@@ -1,4 +1,4 @@
-"""VNPT SmartCA remote signing (providers.md §4.1): POST JSON, credentials in the body; signs a SHA-256
+"""VNPT SmartCA remote signing (docs/providers.md): POST JSON, credentials in the body; signs a SHA-256
 hash after the official confirms in the SmartCA app. Our transaction id is the client reference: the
 provider (and its sandbox) de-duplicates a re-sent request under the same id.
 
