@@ -33,18 +33,13 @@ from functions.lgsp_sync.models import (
     TargetResult,
 )
 from shared.integrations.lgsp.service import LgspService, default_service
-from shared.reliability.pipeline import Pipeline
-from shared.reliability.policy import ProviderPolicy
-from shared.reliability.settings import ReliabilitySettings
 from shared.runtime import EventContext, FunctionApp, Reply
 from shared.storage.health import redis_ready
-from shared.storage.redis import Keys, get_fast_redis
 
 app = FunctionApp("lgsp-sync")
 app.readiness_check(redis_ready)
 app.emits(SYNCED, DossierSynced)
 app.emits(REJECTED, SyncRejected)
-_INTAKE = "intake"  # idempotency only: targets are gated by the syncer (a down target queues, never 503)
 
 
 async def _emit(type_: str, data: dict, key: str, dossier_id: str) -> None:
@@ -55,15 +50,9 @@ def service() -> LgspService:
     return default_service(app.settings.env, _emit)
 
 
-async def _admit(ctx: EventContext) -> None:
-    pipeline = Pipeline(get_fast_redis(), Keys(app.settings.env), "lgsp", {_INTAKE: ProviderPolicy(_INTAKE)},
-                        ReliabilitySettings().idempotency())
-    await pipeline.admit(ctx, [_INTAKE])
-
-
 @app.on(CHANGED, DossierStatusChanged, replies={SYNC_RESULT: SyncResult})
 async def status_changed(ctx: EventContext, change: DossierStatusChanged) -> Reply:
-    await _admit(ctx)
+    await service().admit(ctx)
     results = await service().syncer.sync_change(change.model_dump(mode="json", exclude_none=True))
     ctx.log_fields.update(version=change.version, **{f"sync_{r['target']}": r["state"] for r in results})
     return Reply(SYNC_RESULT, SyncResult(dossier_id=change.dossier_id, version=change.version,
@@ -73,7 +62,7 @@ async def status_changed(ctx: EventContext, change: DossierStatusChanged) -> Rep
 @app.on(LOOKUP, CitizenLookupRequested,
         replies={FOUND: CitizenFound, NOT_FOUND: CitizenNotFound, LOOKUP_FAILED: CitizenLookupFailed})
 async def citizen_lookup(ctx: EventContext, req: CitizenLookupRequested) -> Reply:
-    await _admit(ctx)
+    await service().admit(ctx)
     res = await service().citizens.lookup(
         req.citizen_id, purpose=req.purpose, requested_by=req.requested_by, full_name=req.full_name,
         birth_date=req.birth_date.isoformat() if req.birth_date else None, dossier_id=req.dossier_id,

@@ -19,6 +19,7 @@ import hmac
 import logging
 import os
 import time
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -46,15 +47,19 @@ _SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()
 _pending: set[asyncio.Task[Any]] = set()
 
 
+@lru_cache(maxsize=1)
 def _secret() -> bytes:
     return os.environ.get("DVCI_TIMELINE_KEY", "dvci-timeline-dev-key").encode()
 
 
+@lru_cache(maxsize=1)
 def enabled() -> bool:
     return os.environ.get("DVCI_TIMELINE", "1") not in ("0", "false", "off")
 
 
+@lru_cache(maxsize=1)
 def ttl_ms() -> int:
+    """Read once per process, like the key (settings do not change under a running function)."""
     return int(float(os.environ.get("DVCI_TIMELINE_TTL_DAYS", "30")) * 86_400_000)
 
 

@@ -13,7 +13,13 @@ from shared.integrations.lgsp.gate import Gate, GatePolicy
 from shared.integrations.lgsp.lgsp import LgspClient, LgspPopulation, LgspTarget
 from shared.integrations.lgsp.settings import CitizenSettings, DvcqgSettings, LgspSettings, SyncSettings
 from shared.integrations.lgsp.sync import Emit, Syncer
-from shared.storage.redis import Keys, get_redis
+from shared.reliability.pipeline import Pipeline
+from shared.reliability.policy import ProviderPolicy
+from shared.reliability.settings import ReliabilitySettings
+from shared.runtime.app import EventContext
+from shared.storage.redis import Keys, get_fast_redis, get_redis
+
+INTAKE = "intake"  # idempotency only: targets are gated by the syncer (a down target queues, never 503)
 
 
 @dataclass(slots=True)
@@ -22,6 +28,14 @@ class LgspService:
     citizens: CitizenLookup
     lgsp: LgspClient
     dvcqg: DvcqgTarget
+    intake: Pipeline | None = None
+
+    async def admit(self, ctx: EventContext) -> None:
+        """Claim the event (replay, 409, 400 as the runtime answers them); built once, not per event."""
+        if self.intake is None:
+            self.intake = Pipeline(get_fast_redis(), self.syncer.keys, "lgsp", {INTAKE: ProviderPolicy(INTAKE)},
+                                   ReliabilitySettings().idempotency())
+        await self.intake.admit(ctx, [INTAKE])
 
 
 def build(env: str, emit: Emit | None = None, redis=None) -> LgspService:  # type: ignore[no-untyped-def]
