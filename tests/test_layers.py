@@ -31,3 +31,16 @@ def test_runtime_and_reliability_name_no_kind_or_provider():
     for path in _python_files("runtime", "reliability"):
         hits = [line for line in path.read_text().splitlines() if KIND_WORDS.search(line)]
         assert not hits, f"{path.relative_to(ROOT)}: {hits[:3]}"
+
+
+def test_runtime_imports_nothing_above_it():
+    """runtime < security < reliability < integrations: the runtime uses storage and observability only."""
+    for path in _python_files("runtime"):
+        if path.suffix != ".py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                assert not name.startswith(("shared.security", "shared.reliability")), f"{path}: {name}"
+

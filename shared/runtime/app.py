@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shared.observability import logs, metrics, tracing
+from shared.runtime.bodies import BodyTooLarge, read_body, too_large_response
 from shared.runtime.errors import (
     ConflictingReuse,
     DvciError,
@@ -34,7 +35,6 @@ from shared.runtime.errors import (
 from shared.runtime.events import CARRIED, CloudEvent, binary_headers, derive_id, now_rfc3339, parse_http
 from shared.runtime.problem import error_response
 from shared.runtime.settings import LimitSettings, RuntimeSettings, runtime_settings
-from shared.security.webhooks import WebhookRefused, read_body, refused_response
 
 log = logging.getLogger("dvci.runtime")
 
@@ -232,8 +232,8 @@ class FunctionApp:
         if route is not None:
             try:  # bounded before the route reads it (request.body() then returns what was read here)
                 request._body = await read_body(request, self.limits.route_limit(path))
-            except WebhookRefused as exc:
-                return refused_response(exc, "request")
+            except BodyTooLarge as exc:
+                return too_large_response(exc, "request")
             return await route(request)
         if path == "/health/liveness":
             return Response(b'{"status":"ok"}', media_type="application/json")
@@ -257,10 +257,10 @@ class FunctionApp:
                 headers[name] = v.decode("latin-1")
             try:
                 body = await read_body(request, self.limits.event_body_bytes)
-            except WebhookRefused as exc:
-                self._log(None, exc.status, started, None, outcome="invalid", error=exc.reason)
+            except BodyTooLarge as exc:
+                self._log(None, 413, started, None, outcome="invalid", error=exc.reason)
                 self._count("other", "invalid", started)
-                return refused_response(exc, "event")
+                return too_large_response(exc, "event")
             return await self.handle_event(headers, body)
         finally:
             self.inflight -= 1

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shared.runtime import bodies
+
 Verifier = Callable[["WebhookAuth", Mapping[str, str], bytes, float], str | None]
 Signer = Callable[["WebhookAuth", bytes, float], dict[str, str]]
 
@@ -133,16 +135,10 @@ def signed_headers(auth: WebhookAuth, body: bytes, now: float | None = None) -> 
 
 async def read_body(request: Request, max_body: int) -> bytes:
     """The request body, refusing (413) past `max_body` bytes without reading the rest."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_body:
-        raise WebhookRefused(413, f"body of {declared} bytes over the {max_body}-byte limit")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_body:
-            raise WebhookRefused(413, f"body over the {max_body}-byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await bodies.read_body(request, max_body)
+    except bodies.BodyTooLarge as exc:
+        raise WebhookRefused(413, exc.reason) from exc
 
 
 async def read_verified(request: Request, auth: WebhookAuth) -> bytes:
@@ -159,6 +155,5 @@ def refused_response(exc: WebhookRefused, what: str = "webhook") -> Response:
     from shared.runtime.problem import problem_response
 
     if exc.status == 413:
-        return problem_response(413, f"{what.capitalize()} too large", exc.reason,
-                                type_uri="urn:dvci:problem:too-large")
+        return bodies.too_large_response(bodies.BodyTooLarge(exc.reason), what)
     return problem_response(401, f"Unauthenticated {what}", exc.reason, type_uri="urn:dvci:problem:unauthenticated")
