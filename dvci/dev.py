@@ -35,16 +35,15 @@ SANDBOX_OFFSET = 50  # the sandbox's port from the broker's when not given (8080
 
 def provider_env(sandbox: str) -> dict[str, str]:
     """Environment pointing every provider client at the local sandbox (from every kind's registry)."""
-    from sandbox.base import ReceiptPolicy
     from shared.integrations.registry import all_specs, load
 
     env = {var: sandbox + path for spec in all_specs() for var, path in spec.url_env.items()}
-    for spec in all_specs():  # receipt webhooks: the sandbox's published secret, given explicitly (functions
+    for spec in all_specs():  # every webhook: its simulator's published secret, given explicitly (functions
         # outside dev/test refuse to start without one rather than fall back to it)
-        if spec.webhook is not None and spec.settings and spec.receipts == "push" and spec.kind == "sms":
+        if spec.webhook is not None and spec.webhook.sandbox_secret and spec.settings:
             prefix = load(spec.settings).model_config.get("env_prefix", "")
             var = f"{prefix}{spec.webhook.secret_field}".upper()
-            env[var] = os.environ.get(var) or ReceiptPolicy().secret
+            env[var] = os.environ.get(var) or spec.webhook.sandbox_secret
     return {"DVCI_SANDBOX_URL": sandbox, **env}
 
 

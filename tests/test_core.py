@@ -200,3 +200,20 @@ async def test_object_store_put_signs_its_own_request_and_boto3_reads_it_back(mo
     slow = ObjectStore("dvci-core-objects", moto_server)
     await slow.put("k2", b"x", "text/plain")
     assert slow._fast is False and await slow.get("k2", 10) == b"x"
+
+
+def test_no_webhook_falls_back_to_a_published_sandbox_secret_outside_dev_and_test(monkeypatch):
+    """Every provider webhook of every kind: without its secret, production refuses to start; dev/test use the
+    simulator's published secret (issue 17, defect 22, at the registry rather than per kind)."""
+    from shared.integrations.registry import all_specs, load
+
+    specs = [s for s in all_specs() if s.webhook is not None]
+    assert {s.name for s in specs} >= {"vnpt", "mobifone", "viettelpost", "smartca", "mysign"}
+    for spec in specs:
+        prefix = load(spec.settings).model_config.get("env_prefix", "")
+        monkeypatch.delenv(f"{prefix}{spec.webhook.secret_field}".upper(), raising=False)
+        with pytest.raises(RuntimeError, match="is not set"):
+            spec.webhook_auth("production")
+        assert spec.webhook_auth("dev").secret == spec.webhook.sandbox_secret != ""
+        monkeypatch.setenv(f"{prefix}{spec.webhook.secret_field}".upper(), "a-real-secret")
+        assert spec.webhook_auth("production").secret == "a-real-secret"

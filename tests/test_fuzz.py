@@ -44,20 +44,8 @@ def _all_types() -> dict[str, Any]:
 def webhook_auths(folder: str) -> dict[str, Any]:
     """The authentication of every signed route of `folder` (as the providers, or the sandboxes, sign)."""
     from shared.integrations.registry import all_specs
-    from shared.security.webhooks import WebhookAuth
 
     auths = {s.webhook.path: s.webhook_auth() for s in all_specs() if s.webhook is not None}
-    if folder == "send_sms":  # the function's own (a sandbox default secret in dev/test)
-        from functions.send_sms.main import jobs
-
-        auths.update({path: auth for path, (_, auth, _) in jobs.webhooks.items()})
-    if folder == "sign_document":
-        from shared.integrations.signature.settings import signing_settings
-
-        s = signing_settings()
-        for provider in ("smartca", "mysign"):
-            secret = getattr(s, f"{provider}_webhook_secret").get_secret_value()
-            auths[f"/webhooks/{provider}"] = WebhookAuth(secret=secret)
     return {path: auths[path] for _, path in _app(folder).routes if path in auths and auths[path].secret}
 
 
@@ -143,11 +131,10 @@ async def test_a_signed_but_malformed_signing_callback_is_400_not_500(provider, 
     """Found by the atheris harness (signing_callbacks): an authentic SmartCA/MySign callback saying "signed"
     without a signature value raised ProviderAmbiguous (or AttributeError for a non-list `signed_files`)
     out of the route: 500, and the provider retries it forever."""
-    from shared.integrations.signature.settings import signing_settings
-    from shared.security.webhooks import WebhookAuth, signed_headers
+    from shared.integrations.signature.providers import REGISTRY
+    from shared.security.webhooks import signed_headers
 
-    secret = getattr(signing_settings(), f"{provider}_webhook_secret").get_secret_value()
-    headers = {"content-type": "application/json", **signed_headers(WebhookAuth(secret=secret), body)}
+    headers = {"content-type": "application/json", **signed_headers(REGISTRY.get(provider).webhook_auth(), body)}
     resp = await sign_document.post(f"/webhooks/{provider}", headers=headers, content=body)
     assert resp.status_code == 400, resp.text
     assert resp.headers["content-type"].startswith("application/problem+json")

@@ -58,6 +58,7 @@ class WebhookSpec:
     secret_field: str = "webhook_secret"
     allow_ips_field: str = "webhook_allow_ips"
     header: str = "x-dvci-signature"
+    sandbox_secret: str = ""  # what the provider's simulator signs with (published: dev and tests only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,15 +83,27 @@ class ProviderSpec:
     def settings_object(self) -> Any:
         return load(self.settings)() if self.settings else None
 
-    def webhook_auth(self) -> WebhookAuth:
-        """The webhook's authentication, from the provider's settings."""
+    def webhook_auth(self, env: str | None = None) -> WebhookAuth:
+        """The webhook's authentication from the provider's settings. With no secret and no allow-list, a dev or
+        test environment uses the simulator's published secret; any other refuses to start (never a silent
+        fallback to a published secret)."""
         assert self.webhook is not None, f"{self.name} has no webhook"
+        from shared.runtime.settings import allows_sandbox_defaults, runtime_settings
+
         s = self.settings_object()
         secret = getattr(s, self.webhook.secret_field, None)
         secret_value = secret.get_secret_value() if secret is not None and hasattr(secret, "get_secret_value") \
             else secret
-        return WebhookAuth(secret=secret_value or None, scheme=self.webhook.scheme, header=self.webhook.header,
+        auth = WebhookAuth(secret=secret_value or None, scheme=self.webhook.scheme, header=self.webhook.header,
                            allow_ips=ips(str(getattr(s, self.webhook.allow_ips_field, "") or "")))
+        if auth.secret or auth.networks:
+            return auth
+        env = env if env is not None else runtime_settings().env
+        if not allows_sandbox_defaults(env) or not self.webhook.sandbox_secret:
+            prefix = s.model_config.get("env_prefix", "") if s is not None else ""
+            raise RuntimeError(f"{prefix}{self.webhook.secret_field}".upper() + f" is not set: refusing to serve "
+                               f"{self.webhook.path} in {env!r} (no fallback to a sandbox secret outside dev/test)")
+        return WebhookAuth(secret=self.webhook.sandbox_secret, scheme=self.webhook.scheme, header=self.webhook.header)
 
 
 class Registry:

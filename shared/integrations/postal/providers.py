@@ -15,6 +15,7 @@ REGISTRY = Registry("postal", [
                  url_env={"DVCI_POSTAL_VIETTELPOST_URL": "/viettelpost/v2"},
                  webhook=WebhookSpec("/webhooks/viettelpost", "shared.integrations.postal.viettelpost:parse_webhook",
                                      scheme="token", secret_field="webhook_secret",
-                                     allow_ips_field="webhook_allow_ips", header="authorization"),
+                                     allow_ips_field="webhook_allow_ips", header="authorization",
+                                     sandbox_secret="sandbox-vtp-webhook-secret"),
                  receipts="push"),
 ])

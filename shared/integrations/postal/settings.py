@@ -48,6 +48,6 @@ class ViettelpostSettings(BaseSettings):
     username: str = "sandbox"
     password: SecretStr = SecretStr("sandbox")
     timeout_s: float = 5.0
-    webhook_secret: SecretStr = Field(SecretStr("sandbox-vtp-webhook-secret"),
-                                      description="shared secret Viettel Post sends in `Authorization`")
+    webhook_secret: SecretStr | None = Field(None, description="shared secret Viettel Post sends in `Authorization` "
+                                                               "(required outside dev/test)")
     webhook_allow_ips: str = ""

@@ -17,12 +17,14 @@ REGISTRY = Registry("signing", [
     ProviderSpec("signing", "smartca", client="shared.integrations.signature.smartca:SmartCa", settings=_SETTINGS,
                  simulator="sandbox.smartca:SmartCaSimulator",
                  webhook=WebhookSpec("/webhooks/smartca", "shared.integrations.signature.smartca:SmartCa",
-                                     secret_field="smartca_webhook_secret", allow_ips_field="smartca_allow_ips"),
+                                     secret_field="smartca_webhook_secret", allow_ips_field="smartca_allow_ips",
+                                     sandbox_secret="sandbox-smartca-webhook"),
                  receipts="push"),
     ProviderSpec("signing", "mysign", client="shared.integrations.signature.mysign:MySign", settings=_SETTINGS,
                  simulator="sandbox.mysign:MySignSimulator",
                  webhook=WebhookSpec("/webhooks/mysign", "shared.integrations.signature.mysign:MySign",
-                                     secret_field="mysign_webhook_secret", allow_ips_field="mysign_allow_ips"),
+                                     secret_field="mysign_webhook_secret", allow_ips_field="mysign_allow_ips",
+                                     sandbox_secret="sandbox-mysign-webhook"),
                  receipts="push"),
 ])
 SUPPORT = ["sandbox.tsa:TsaSimulator", "sandbox.ocsp:OcspSimulator"]

@@ -38,14 +38,14 @@ class SigningSettings(BaseSettings):
     smartca_sp_id: str = "sandbox-sp"
     smartca_sp_password: SecretStr = SecretStr("sandbox-sp-password")
     smartca_timeout_s: float = 5.0
-    smartca_webhook_secret: SecretStr = SecretStr("sandbox-smartca-webhook")
+    smartca_webhook_secret: SecretStr | None = Field(None, description="callback HMAC secret (not dev/test: required)")
     smartca_allow_ips: str = Field("", description="CIDRs allowed to post callbacks without a signature")
     mysign_url: str = Field(default_factory=lambda: sandbox_url("/mysign/vtss/service"))
     mysign_client_id: str = "sandbox-client"
     mysign_client_secret: SecretStr = SecretStr("sandbox-client-secret")
     mysign_profile_id: str = "adss:ras:profile:001"
     mysign_timeout_s: float = 5.0
-    mysign_webhook_secret: SecretStr = SecretStr("sandbox-mysign-webhook")
+    mysign_webhook_secret: SecretStr | None = Field(None, description="callback HMAC secret (not dev/test: required)")
     mysign_allow_ips: str = Field("", description="CIDRs allowed to post callbacks without a signature")
 
     def path(self, explicit: str, name: str) -> Path:

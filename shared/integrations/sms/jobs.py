@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,10 +22,9 @@ from shared.reliability.outbox import Outbox
 from shared.runtime.app import EventContext, FunctionApp
 from shared.runtime.events import CloudEvent
 from shared.runtime.problem import problem_response
-from shared.runtime.settings import allows_sandbox_defaults
 from shared.runtime.times import to_rfc3339
 from shared.security.crypto import default_crypto, is_encrypted
-from shared.security.webhooks import WebhookAuth, WebhookRefused, read_verified, refused_response
+from shared.security.webhooks import WebhookRefused, read_verified, refused_response
 from shared.storage.redis import Keys, get_fast_redis, get_redis
 
 log = logging.getLogger("dvci.sms.jobs")
@@ -37,7 +35,7 @@ class SmsJobs:
     def __init__(self, app: FunctionApp):
         self.app = app
         self.keys = Keys(app.settings.env)
-        self.webhooks = {spec.webhook.path: (spec, _auth(spec, app.settings.env), load(spec.webhook.parser))
+        self.webhooks = {spec.webhook.path: (spec, spec.webhook_auth(app.settings.env), load(spec.webhook.parser))
                          for spec in REGISTRY.webhooks() if spec.webhook is not None}
 
     def serve_webhooks(self) -> None:
@@ -159,23 +157,6 @@ class SmsJobs:
             await schedule.done(member)
             sent += 1
         return sent
-
-
-#: what the sandboxes sign receipts with (sandbox/base.py); only a dev or test environment falls back to it
-SANDBOX_DLR_SECRET = "sandbox-dlr-secret"
-
-
-def _auth(spec: Any, env: str) -> WebhookAuth:
-    """The receipt webhook's authentication; with no secret and no allow-list, refuse to start outside dev/test
-    rather than accept receipts signed with the published sandbox secret."""
-    auth = spec.webhook_auth()
-    if auth.secret or auth.networks:
-        return auth
-    if not allows_sandbox_defaults(env):
-        variable = f"DVCI_SMS_{spec.name.upper()}_{spec.webhook.secret_field.upper()}"
-        raise RuntimeError(f"{variable} is not set: refusing to serve {spec.webhook.path} in {env!r} "
-                           "(no fallback to the sandbox secret outside dev/test)")
-    return replace(auth, secret=SANDBOX_DLR_SECRET)
 
 
 def _text(value: Any) -> str:

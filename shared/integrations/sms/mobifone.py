@@ -32,7 +32,8 @@ PROVIDER = ProviderSpec("sms", "mobifone", client="shared.integrations.sms.mobif
                         settings="shared.integrations.sms.mobifone:MobifoneSettings",
                         simulator="sandbox.mobifone:MobifoneSimulator",
                         webhook=WebhookSpec("/dlr/mobifone", "shared.integrations.sms.mobifone:parse_receipt",
-                                            secret_field="dlr_secret", allow_ips_field="dlr_allow_ips"),
+                                            secret_field="dlr_secret", allow_ips_field="dlr_allow_ips",
+                                            sandbox_secret="sandbox-dlr-secret"),
                         receipts="push")
 
 

@@ -40,7 +40,8 @@ class VnptSettings(BaseSettings):
 PROVIDER = ProviderSpec("sms", "vnpt", client="shared.integrations.sms.vnpt:VnptSms",
                         settings="shared.integrations.sms.vnpt:VnptSettings", simulator="sandbox.vnpt:VnptSimulator",
                         webhook=WebhookSpec("/dlr/vnpt", "shared.integrations.sms.vnpt:parse_receipt",
-                                            secret_field="dlr_secret", allow_ips_field="dlr_allow_ips"),
+                                            secret_field="dlr_secret", allow_ips_field="dlr_allow_ips",
+                                            sandbox_secret="sandbox-dlr-secret"),
                         receipts="push")
 
 
