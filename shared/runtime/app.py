@@ -381,7 +381,10 @@ class FunctionApp:
         fields: dict[str, Any] = {"function": self.name, "status": status,
                                   "duration_ms": round((time.perf_counter() - started) * 1000, 2)}
         if event is not None:
-            fields.update(ce_type=event.type, ce_id=event.id, ce_source=event.source)
+            # a type this function handles is a known constant; any other (the dead-letter sink takes all) is
+            # caller data like the id and source, redacted with them
+            ce_type = event.type if event.type in self._handlers else logs.redact(event.type)
+            fields.update(ce_type=ce_type, ce_id=event.id, ce_source=event.source)
             trace_id = tracing.trace_id()
             if trace_id is None and event.extensions.get("traceparent", "").count("-") >= 3:
                 trace_id = event.extensions["traceparent"].split("-")[1]
